@@ -1,0 +1,81 @@
+package dev.lora4j;
+
+/**
+ * How to create a context (llama.cpp's {@code llama_context_params}, the parts users set).
+ *
+ * @param contextSize  tokens the context holds (0 = the model's training context)
+ * @param batchSize    most tokens one decode call takes (prompts are split into batches of this size)
+ * @param ubatchSize   physical batch size (0 = batchSize)
+ * @param sequences    most sequences (parallel streams) at once
+ * @param threads      threads for single-token decoding (0 = available processors)
+ * @param threadsBatch threads for prompt processing (0 = threads)
+ * @param embeddings   also compute embeddings
+ * @param flashAttention flash attention: AUTO (llama.cpp's default: on where the backend supports it), ON or OFF
+ */
+public record ContextParams(int contextSize, int batchSize, int ubatchSize, int sequences, int threads, int threadsBatch,
+                            boolean embeddings, FlashAttention flashAttention) {
+    public ContextParams {
+        if (contextSize < 0) throw new IllegalArgumentException("contextSize must be >= 0, got " + contextSize);
+        if (batchSize < 1) throw new IllegalArgumentException("batchSize must be >= 1, got " + batchSize);
+        if (ubatchSize < 0) throw new IllegalArgumentException("ubatchSize must be >= 0, got " + ubatchSize);
+        if (ubatchSize > batchSize) throw new IllegalArgumentException("ubatchSize (" + ubatchSize + ") must not exceed batchSize (" + batchSize + ")");
+        if (sequences < 1) throw new IllegalArgumentException("sequences must be >= 1, got " + sequences);
+        if (threads < 0 || threadsBatch < 0) throw new IllegalArgumentException("threads must be >= 0");
+        java.util.Objects.requireNonNull(flashAttention, "flashAttention");
+    }
+
+    public static ContextParams defaults() {
+        return new ContextParams(0, 512, 0, 1, 0, 0, false, FlashAttention.AUTO);
+    }
+
+    public ContextParams withContextSize(int n) {
+        return new ContextParams(n, batchSize, ubatchSize, sequences, threads, threadsBatch, embeddings, flashAttention);
+    }
+
+    public ContextParams withBatchSize(int n) {
+        return new ContextParams(contextSize, n, ubatchSize > n ? n : ubatchSize, sequences, threads, threadsBatch, embeddings, flashAttention);
+    }
+
+    public ContextParams withUbatchSize(int n) {
+        return new ContextParams(contextSize, batchSize, n, sequences, threads, threadsBatch, embeddings, flashAttention);
+    }
+
+    public ContextParams withSequences(int n) {
+        return new ContextParams(contextSize, batchSize, ubatchSize, n, threads, threadsBatch, embeddings, flashAttention);
+    }
+
+    public ContextParams withThreads(int n) {
+        return new ContextParams(contextSize, batchSize, ubatchSize, sequences, n, threadsBatch, embeddings, flashAttention);
+    }
+
+    public ContextParams withThreadsBatch(int n) {
+        return new ContextParams(contextSize, batchSize, ubatchSize, sequences, threads, n, embeddings, flashAttention);
+    }
+
+    public ContextParams withEmbeddings(boolean on) {
+        return new ContextParams(contextSize, batchSize, ubatchSize, sequences, threads, threadsBatch, on, flashAttention);
+    }
+
+    public ContextParams withFlashAttention(FlashAttention on) {
+        return new ContextParams(contextSize, batchSize, ubatchSize, sequences, threads, threadsBatch, embeddings, on);
+    }
+
+    /** {@code enum llama_flash_attn_type}. */
+    public enum FlashAttention {
+        AUTO(-1), OFF(0), ON(1);
+
+        final int id;
+
+        FlashAttention(int id) {
+            this.id = id;
+        }
+    }
+
+    int effectiveThreads() {
+        return threads > 0 ? threads : Runtime.getRuntime().availableProcessors();
+    }
+
+    int effectiveThreadsBatch() {
+        return threadsBatch > 0 ? threadsBatch : effectiveThreads();
+    }
+}

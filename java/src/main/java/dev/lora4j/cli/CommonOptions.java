@@ -1,0 +1,16 @@
+package dev.lora4j.cli;
+
+import picocli.CommandLine.Option;
+
+/** Options every subcommand shares (a picocli mixin). */
+final class CommonOptions {
+    @Option(names = {"-v", "--verbose"}, description = "Log llama.cpp's output and show stack traces.")
+    boolean verbose;
+
+    @Option(names = {"-t", "--threads"}, description = "CPU threads (default: all available processors).")
+    int threads;
+
+    void apply() {
+        Main.configureLogging(verbose);
+    }
+}

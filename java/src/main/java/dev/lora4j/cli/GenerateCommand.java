@@ -1,0 +1,87 @@
+package dev.lora4j.cli;
+
+import dev.lora4j.Context;
+import dev.lora4j.ContextParams;
+import dev.lora4j.Generation;
+import dev.lora4j.Model;
+import dev.lora4j.ModelParams;
+import dev.lora4j.SamplerParams;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/** {@code lora4j generate}: prints only the generated text on stdout. */
+@Command(name = "generate", mixinStandardHelpOptions = true, description = "Generate text from a prompt (only the generated text goes to stdout).")
+final class GenerateCommand implements Callable<Integer> {
+    @Mixin
+    CommonOptions common;
+
+    @Option(names = {"-m", "--model"}, required = true, description = "GGUF model file.")
+    Path model;
+
+    @Option(names = {"-p", "--prompt"}, required = true, description = "Prompt text (special tokens are parsed).")
+    String prompt;
+
+    @Option(names = {"-n", "--max-tokens"}, defaultValue = "128", description = "Most tokens to generate (default: ${DEFAULT-VALUE}).")
+    int maxTokens;
+
+    @Option(names = "--temperature", defaultValue = "0.8", description = "0 = greedy (default: ${DEFAULT-VALUE}).")
+    float temperature;
+
+    @Option(names = "--top-k", defaultValue = "40", description = "0 = off (default: ${DEFAULT-VALUE}).")
+    int topK;
+
+    @Option(names = "--top-p", defaultValue = "0.95", description = "1 = off (default: ${DEFAULT-VALUE}).")
+    float topP;
+
+    @Option(names = "--min-p", defaultValue = "0.05", description = "0 = off (default: ${DEFAULT-VALUE}).")
+    float minP;
+
+    @Option(names = "--repeat-penalty", defaultValue = "1.0", description = "1 = off (default: ${DEFAULT-VALUE}).")
+    float repeatPenalty;
+
+    @Option(names = "--repeat-last-n", defaultValue = "64", description = "Tokens the penalties look at (default: ${DEFAULT-VALUE}).")
+    int repeatLastN;
+
+    @Option(names = "--frequency-penalty", defaultValue = "0", description = "0 = off.")
+    float frequencyPenalty;
+
+    @Option(names = "--presence-penalty", defaultValue = "0", description = "0 = off.")
+    float presencePenalty;
+
+    @Option(names = {"-s", "--seed"}, defaultValue = "0", description = "Sampling seed (default: ${DEFAULT-VALUE}).")
+    long seed;
+
+    @Option(names = {"-c", "--ctx-size"}, defaultValue = "0", description = "Context size (0 = the model's).")
+    int ctxSize;
+
+    @Option(names = {"-ngl", "--gpu-layers"}, defaultValue = "0", description = "Layers to offload to the GPU (-1 = all).")
+    int gpuLayers;
+
+    @Option(names = "--stats", description = "Print speed figures on stderr.")
+    boolean stats;
+
+    @Override
+    public Integer call() {
+        common.apply();
+        SamplerParams sp = new SamplerParams(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed);
+        PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
+        try (Model m = Model.load(model, ModelParams.defaults().withGpuLayers(gpuLayers));
+             Context ctx = m.newContext(ContextParams.defaults().withContextSize(ctxSize).withThreads(common.threads))) {
+            Generation g = ctx.generate(prompt, maxTokens, sp, text -> {
+                out.print(text);
+                out.flush();
+            });
+            out.println();
+            if (stats) {
+                System.err.printf("prompt: %d tokens, %.1f tok/s; generated: %d tokens, %.1f tok/s; stop: %s%n",
+                        g.promptTokens(), g.promptTokensPerSecond(), g.tokens().length, g.tokensPerSecond(), g.stopReason());
+            }
+        }
+        return 0;
+    }
+}

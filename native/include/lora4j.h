@@ -1,0 +1,66 @@
+// lora4j shim: what llama.cpp's public C API lacks, with every C++ exception caught.
+// Style follows llama.h: lora4j_<object>_<action>, sized integer types, int32_t status returns
+// (0 = success); on failure the message is kept per thread for lora4j_last_error().
+#pragma once
+
+#include <stdint.h>
+#include <stddef.h>
+#include <stdbool.h>
+
+#include "llama.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LORA4J_SHIM_VERSION 1
+
+#define LORA4J_ERR_EXCEPTION (-100)  // a C++ exception was caught; see lora4j_last_error()
+#define LORA4J_ERR_ARGUMENT  (-101)  // an argument was rejected before reaching llama.cpp
+
+// version of the shim ABI (LORA4J_SHIM_VERSION)
+int32_t lora4j_shim_version(void);
+
+// message of the last failure on this thread ("" when none); valid until the next shim call on this thread
+const char * lora4j_last_error(void);
+void         lora4j_clear_error(void);
+
+// llama_model_load_from_file, with exceptions caught (NULL + last error on failure)
+struct llama_model * lora4j_model_load(const char * path, struct llama_model_params params);
+
+// llama_init_from_model, with exceptions caught (NULL + last error on failure)
+struct llama_context * lora4j_context_init(struct llama_model * model, struct llama_context_params params);
+
+// llama_decode, with exceptions caught (LORA4J_ERR_EXCEPTION) and the batch checked first:
+// every token id in [0, n_vocab), every seq id in [0, n_seq_max) (LORA4J_ERR_ARGUMENT)
+int32_t lora4j_decode(struct llama_context * ctx, struct llama_batch batch);
+
+// llama_encode, likewise
+int32_t lora4j_encode(struct llama_context * ctx, struct llama_batch batch);
+
+// llama_tokenize, with exceptions caught (returns INT32_MIN + last error on an exception)
+int32_t lora4j_tokenize(const struct llama_vocab * vocab, const char * text, int32_t text_len,
+                        llama_token * tokens, int32_t n_tokens_max, bool add_special, bool parse_special);
+
+// llama_token_to_piece, with exceptions caught and the token id checked (INT32_MIN on failure)
+int32_t lora4j_token_to_piece(const struct llama_vocab * vocab, llama_token token, char * buf, int32_t length,
+                              int32_t lstrip, bool special);
+
+// llama_detokenize, with exceptions caught and token ids checked (INT32_MIN on failure)
+int32_t lora4j_detokenize(const struct llama_vocab * vocab, const llama_token * tokens, int32_t n_tokens,
+                          char * text, int32_t text_len_max, bool remove_special, bool unparse_special);
+
+// llama_chat_apply_template, with exceptions caught (INT32_MIN on failure)
+int32_t lora4j_chat_apply_template(const char * tmpl, const struct llama_chat_message * chat, size_t n_msg,
+                                   bool add_ass, char * buf, int32_t length);
+
+// llama_model_quantize, with exceptions caught (non-zero + last error on failure)
+uint32_t lora4j_model_quantize(const char * fname_inp, const char * fname_out,
+                               const struct llama_model_quantize_params * params);
+
+// llama_sampler_sample, with exceptions caught (LLAMA_TOKEN_NULL + last error on failure)
+llama_token lora4j_sampler_sample(struct llama_sampler * smpl, struct llama_context * ctx, int32_t idx);
+
+#ifdef __cplusplus
+}
+#endif

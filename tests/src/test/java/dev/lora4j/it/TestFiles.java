@@ -1,0 +1,145 @@
+package dev.lora4j.it;
+
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Properties;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+
+/** Where the tests find real files: ../shared (models, data), the native build's tools and the pinned source. */
+final class TestFiles {
+    private TestFiles() {}
+
+    static Path root() {
+        return Path.of(System.getProperty("lora4j.root", "..")).toAbsolutePath().normalize();
+    }
+
+    /** ../shared beside the checkout: CI has it, a user's fresh machine does not. */
+    static Path shared() {
+        Path s = root().resolveSibling("shared");
+        assumeTrue(Files.isDirectory(s.resolve("models")), "needs ../shared/models beside the checkout (CI has it); skipped");
+        return s;
+    }
+
+    static Path sharedModel(String name) {
+        Path p = shared().resolve("models").resolve(name);
+        assumeTrue(Files.isRegularFile(p), "needs " + p);
+        return p;
+    }
+
+    static List<Path> sharedModels() {
+        try (Stream<Path> s = Files.list(shared().resolve("models"))) {
+            return s.filter(p -> p.toString().endsWith(".gguf")).sorted().toList();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    static Properties nativeBuild() {
+        Path p = root().resolve("native/target/native.properties");
+        Properties props = new Properties();
+        try {
+            props.load(Files.newBufferedReader(p));
+        } catch (IOException e) {
+            throw new UncheckedIOException("the native build has not run (no " + p + ")", e);
+        }
+        return props;
+    }
+
+    /** A llama.cpp tool built from the same source and flags as the libraries (llama-completion, llama-bench, ...). */
+    static Path tool(String name) {
+        Path p = Path.of(nativeBuild().getProperty("bin")).resolve(name);
+        if (!Files.isExecutable(p)) {
+            throw new IllegalStateException("llama.cpp tool " + p + " is missing; rebuild the natives");
+        }
+        return p;
+    }
+
+    static Path llamaSource() {
+        return Path.of(nativeBuild().getProperty("source"));
+    }
+
+    record Result(int exit, String stdout, String stderr) {}
+
+    static Result run(List<String> command, long timeoutSeconds) {
+        try {
+            Path out = Files.createTempFile("lora4j-it", ".out");
+            Path err = Files.createTempFile("lora4j-it", ".err");
+            try {
+                Process p = new ProcessBuilder(command).redirectOutput(out.toFile()).redirectError(err.toFile()).start();
+                p.getOutputStream().close();
+                if (!p.waitFor(timeoutSeconds, TimeUnit.SECONDS)) {
+                    p.destroyForcibly();
+                    throw new IllegalStateException("timed out: " + command);
+                }
+                return new Result(p.exitValue(), Files.readString(out, StandardCharsets.UTF_8), Files.readString(err, StandardCharsets.UTF_8));
+            } finally {
+                Files.deleteIfExists(out);
+                Files.deleteIfExists(err);
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+    }
+
+    static List<String> cmd(Object... parts) {
+        List<String> l = new ArrayList<>();
+        for (Object o : parts) {
+            l.add(o.toString());
+        }
+        return l;
+    }
+
+    private static final java.lang.invoke.MethodHandle MALLINFO2;
+
+    static {
+        java.lang.foreign.Linker linker = java.lang.foreign.Linker.nativeLinker();
+        java.lang.foreign.StructLayout mallinfo2 = java.lang.foreign.MemoryLayout.structLayout(
+                java.lang.foreign.MemoryLayout.sequenceLayout(10, java.lang.foreign.ValueLayout.JAVA_LONG));
+        MALLINFO2 = linker.defaultLookup().find("mallinfo2")
+                .map(a -> linker.downcallHandle(a, java.lang.foreign.FunctionDescriptor.of(mallinfo2)))
+                .orElse(null);
+    }
+
+    /**
+     * Bytes of native heap in use (glibc mallinfo2: uordblks + hblkhd): what llama.cpp and ggml allocate with
+     * malloc, without the Java heap. -1 where glibc has no mallinfo2.
+     */
+    static long nativeHeapBytes() {
+        if (MALLINFO2 == null) {
+            return -1;
+        }
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            java.lang.foreign.MemorySegment m = (java.lang.foreign.MemorySegment) MALLINFO2.invokeExact((java.lang.foreign.SegmentAllocator) arena);
+            long hblkhd = m.getAtIndex(java.lang.foreign.ValueLayout.JAVA_LONG, 4);
+            long uordblks = m.getAtIndex(java.lang.foreign.ValueLayout.JAVA_LONG, 7);
+            return uordblks + hblkhd;
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+    }
+
+    /** Resident set size of this process, KiB (Linux). */
+    static long rssKiB() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (line.startsWith("VmRSS:")) {
+                    return Long.parseLong(line.replaceAll("[^0-9]", ""));
+                }
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return -1;
+    }
+}

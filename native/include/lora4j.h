@@ -61,6 +61,12 @@ uint32_t lora4j_model_quantize(const char * fname_inp, const char * fname_out,
 // llama_sampler_sample, with exceptions caught (LLAMA_TOKEN_NULL + last error on failure)
 llama_token lora4j_sampler_sample(struct llama_sampler * smpl, struct llama_context * ctx, int32_t idx);
 
+// a CPU threadpool of n_threads (ggml_threadpool_params_default: polling as llama-bench and llama-cli use it),
+// to attach to a context with llama_attach_threadpool; without one, ggml creates and joins threads on every
+// graph computation. NULL + last error on failure. Free it after the contexts that use it.
+struct ggml_threadpool * lora4j_threadpool_new(int32_t n_threads);
+void                     lora4j_threadpool_free(struct ggml_threadpool * threadpool);
+
 #ifdef __cplusplus
 }
 #endif

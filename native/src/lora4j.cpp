@@ -1,6 +1,8 @@
 // lora4j shim — see include/lora4j.h. Every entry point catches every C++ exception.
 #include "lora4j.h"
 
+#include "ggml-cpu.h"
+
 #include <climits>
 #include <exception>
 #include <string>
@@ -166,6 +168,28 @@ uint32_t lora4j_model_quantize(const char * fname_inp, const char * fname_out,
 
 llama_token lora4j_sampler_sample(struct llama_sampler * smpl, struct llama_context * ctx, int32_t idx) {
     return guarded<>((llama_token) LLAMA_TOKEN_NULL, [&] { return llama_sampler_sample(smpl, ctx, idx); });
+}
+
+struct ggml_threadpool * lora4j_threadpool_new(int32_t n_threads) {
+    return guarded<>((ggml_threadpool *) nullptr, [&] {
+        if (n_threads < 1 || n_threads > GGML_MAX_N_THREADS) {
+            set_error("n_threads must be in [1, " + std::to_string(GGML_MAX_N_THREADS) + "], got " + std::to_string(n_threads));
+            return (ggml_threadpool *) nullptr;
+        }
+        ggml_threadpool_params p = ggml_threadpool_params_default(n_threads);
+        ggml_threadpool * tp = ggml_threadpool_new(&p);
+        if (!tp) {
+            set_error("ggml could not create a threadpool of " + std::to_string(n_threads) + " threads");
+        }
+        return tp;
+    });
+}
+
+void lora4j_threadpool_free(struct ggml_threadpool * threadpool) {
+    guarded<>(0, [&] {
+        ggml_threadpool_free(threadpool);
+        return 0;
+    });
 }
 
 } // extern "C"

@@ -492,4 +492,74 @@ public final class lora4j_h {
             throw new AssertionError("should not reach here", ex$);
         }
     }
+
+    private static class lora4j_threadpool_new {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(CTypes.C_POINTER, CTypes.C_INT);
+
+        public static final MemorySegment ADDR = CTypes.findOrThrow("lora4j_threadpool_new");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /** Function descriptor for: {@snippet lang=c : struct ggml_threadpool * lora4j_threadpool_new(int32_t n_threads) } */
+    public static FunctionDescriptor lora4j_threadpool_new$descriptor() {
+        return lora4j_threadpool_new.DESC;
+    }
+
+    /** Downcall method handle for: {@snippet lang=c : struct ggml_threadpool * lora4j_threadpool_new(int32_t n_threads) } */
+    public static MethodHandle lora4j_threadpool_new$handle() {
+        return lora4j_threadpool_new.HANDLE;
+    }
+
+    /** Address for: {@snippet lang=c : struct ggml_threadpool * lora4j_threadpool_new(int32_t n_threads) } */
+    public static MemorySegment lora4j_threadpool_new$address() {
+        return lora4j_threadpool_new.ADDR;
+    }
+
+    /** {@snippet lang=c : struct ggml_threadpool * lora4j_threadpool_new(int32_t n_threads) } */
+    public static MemorySegment lora4j_threadpool_new(int n_threads) {
+        var mh$ = lora4j_threadpool_new.HANDLE;
+        try {
+            return (MemorySegment) mh$.invokeExact(n_threads);
+        } catch (Error | RuntimeException ex) {
+            throw ex;
+        } catch (Throwable ex$) {
+            throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class lora4j_threadpool_free {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(CTypes.C_POINTER);
+
+        public static final MemorySegment ADDR = CTypes.findOrThrow("lora4j_threadpool_free");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /** Function descriptor for: {@snippet lang=c : void lora4j_threadpool_free(struct ggml_threadpool * threadpool) } */
+    public static FunctionDescriptor lora4j_threadpool_free$descriptor() {
+        return lora4j_threadpool_free.DESC;
+    }
+
+    /** Downcall method handle for: {@snippet lang=c : void lora4j_threadpool_free(struct ggml_threadpool * threadpool) } */
+    public static MethodHandle lora4j_threadpool_free$handle() {
+        return lora4j_threadpool_free.HANDLE;
+    }
+
+    /** Address for: {@snippet lang=c : void lora4j_threadpool_free(struct ggml_threadpool * threadpool) } */
+    public static MemorySegment lora4j_threadpool_free$address() {
+        return lora4j_threadpool_free.ADDR;
+    }
+
+    /** {@snippet lang=c : void lora4j_threadpool_free(struct ggml_threadpool * threadpool) } */
+    public static void lora4j_threadpool_free(MemorySegment threadpool) {
+        var mh$ = lora4j_threadpool_free.HANDLE;
+        try {
+            mh$.invokeExact(threadpool);
+        } catch (Error | RuntimeException ex) {
+            throw ex;
+        } catch (Throwable ex$) {
+            throw new AssertionError("should not reach here", ex$);
+        }
+    }
 }

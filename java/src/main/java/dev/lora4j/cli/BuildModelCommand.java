@@ -51,6 +51,9 @@ final class BuildModelCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         common.apply();
+        if (out.toAbsolutePath().getParent() != null) {
+            Files.createDirectories(out.toAbsolutePath().getParent());
+        }
         try (Vocab v = Vocab.open(vocab); GgufFile vf = GgufFile.open(v.path())) {
             int nVocab = LlamaModelBuilder.vocabSize(vf);
             LlamaModelSpec spec;

@@ -279,8 +279,11 @@ public final class GgufWriter {
             } catch (IOException | RuntimeException e) {
                 t.addSuppressed(e);
             }
+            if (t instanceof java.nio.file.NoSuchFileException && !Files.isDirectory(dir)) {
+                throw new UncheckedIOException("cannot write " + abs + ": the directory " + dir + " does not exist", (IOException) t);
+            }
             if (t instanceof IOException io) {
-                throw new UncheckedIOException("writing " + abs + ": " + io.getMessage(), io);
+                throw new UncheckedIOException("writing " + abs + ": " + io, io);
             }
             throw sneaky(t);
         }

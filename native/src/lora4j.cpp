@@ -170,6 +170,21 @@ llama_token lora4j_sampler_sample(struct llama_sampler * smpl, struct llama_cont
     return guarded<>((llama_token) LLAMA_TOKEN_NULL, [&] { return llama_sampler_sample(smpl, ctx, idx); });
 }
 
+struct llama_adapter_lora * lora4j_adapter_lora_init(struct llama_model * model, const char * path_lora) {
+    return guarded<>((llama_adapter_lora *) nullptr, [&] {
+        llama_adapter_lora * a = llama_adapter_lora_init(model, path_lora);
+        if (!a) {
+            set_error("llama.cpp could not load the adapter (see the log for the reason)");
+        }
+        return a;
+    });
+}
+
+int32_t lora4j_set_adapters_lora(struct llama_context * ctx, struct llama_adapter_lora ** adapters, size_t n_adapters,
+                                 float * scales) {
+    return guarded<>((int32_t) LORA4J_ERR_EXCEPTION, [&] { return llama_set_adapters_lora(ctx, adapters, n_adapters, scales); });
+}
+
 struct ggml_threadpool * lora4j_threadpool_new(int32_t n_threads) {
     return guarded<>((ggml_threadpool *) nullptr, [&] {
         if (n_threads < 1 || n_threads > GGML_MAX_N_THREADS) {

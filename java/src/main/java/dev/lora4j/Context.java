@@ -18,6 +18,9 @@ import java.nio.charset.CoderResult;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.function.Consumer;
 
 /**
@@ -29,12 +32,19 @@ public final class Context implements AutoCloseable {
     private final NativeHandle handle;
     private final Arena arena = Arena.ofShared();
     private final MemorySegment batch;
+    // the batch's arrays, sized once
+    private final MemorySegment batchTokens;
+    private final MemorySegment batchPos;
+    private final MemorySegment batchNSeqId;
+    private final MemorySegment[] batchSeqId;
+    private final MemorySegment batchLogits;
     private final int nCtx;
     private final int nBatch;
     private final int nSeq;
     private final int nVocab;
     private final boolean embeddings;
     private int outputs; // outputs of the last decode
+    private Map<LoraAdapter, Float> adapters = Map.of();
 
     Context(Model model, ContextParams params) {
         this.model = model;
@@ -82,6 +92,15 @@ public final class Context implements AutoCloseable {
         this.nVocab = model.vocabulary().size();
         this.embeddings = params.embeddings();
         this.batch = llama_batch_init(arena, nBatch, 0, nSeq);
+        this.batchTokens = llama_batch.token(batch).reinterpret((long) nBatch * Integer.BYTES);
+        this.batchPos = llama_batch.pos(batch).reinterpret((long) nBatch * Integer.BYTES);
+        this.batchNSeqId = llama_batch.n_seq_id(batch).reinterpret((long) nBatch * Integer.BYTES);
+        this.batchLogits = llama_batch.logits(batch).reinterpret(nBatch);
+        MemorySegment seqIds = llama_batch.seq_id(batch).reinterpret((long) nBatch * ValueLayout.ADDRESS.byteSize());
+        this.batchSeqId = new MemorySegment[nBatch];
+        for (int i = 0; i < nBatch; i++) {
+            batchSeqId[i] = seqIds.getAtIndex(ValueLayout.ADDRESS, i).reinterpret((long) nSeq * Integer.BYTES);
+        }
     }
 
     public Model model() {
@@ -111,11 +130,11 @@ public final class Context implements AutoCloseable {
         return llama_memory_seq_pos_max(llama_get_memory(c), seq) + 1;
     }
 
-    /** Forgets every token of every sequence. */
+    /** Forgets every token of every sequence (the KV cache's cells, not its bytes: llama-bench clears it so too). */
     public void clear() {
         MemorySegment c = handle.enter();
         try {
-            llama_memory_clear(llama_get_memory(c), true);
+            llama_memory_clear(llama_get_memory(c), false);
         } finally {
             handle.exit();
         }
@@ -171,20 +190,15 @@ public final class Context implements AutoCloseable {
         if (pos + tokens.length > nCtx) {
             throw new ContextOverflowException(tokens.length, nCtx - pos, nCtx);
         }
-        MemorySegment tok = llama_batch.token(batch).reinterpret((long) nBatch * Integer.BYTES);
-        MemorySegment posArr = llama_batch.pos(batch).reinterpret((long) nBatch * Integer.BYTES);
-        MemorySegment nSeqId = llama_batch.n_seq_id(batch).reinterpret((long) nBatch * Integer.BYTES);
-        MemorySegment seqIds = llama_batch.seq_id(batch).reinterpret((long) nBatch * ValueLayout.ADDRESS.byteSize());
-        MemorySegment logits = llama_batch.logits(batch).reinterpret(nBatch);
         for (int start = 0; start < tokens.length; start += nBatch) {
             int n = Math.min(nBatch, tokens.length - start);
             for (int i = 0; i < n; i++) {
-                tok.setAtIndex(ValueLayout.JAVA_INT, i, tokens[start + i]);
-                posArr.setAtIndex(ValueLayout.JAVA_INT, i, pos + start + i);
-                nSeqId.setAtIndex(ValueLayout.JAVA_INT, i, 1);
-                seqIds.getAtIndex(ValueLayout.ADDRESS, i).reinterpret(Integer.BYTES).set(ValueLayout.JAVA_INT, 0, seq);
+                batchTokens.setAtIndex(ValueLayout.JAVA_INT, i, tokens[start + i]);
+                batchPos.setAtIndex(ValueLayout.JAVA_INT, i, pos + start + i);
+                batchNSeqId.setAtIndex(ValueLayout.JAVA_INT, i, 1);
+                batchSeqId[i].set(ValueLayout.JAVA_INT, 0, seq);
                 boolean last = start + i == tokens.length - 1;
-                logits.set(ValueLayout.JAVA_BYTE, i, (byte) (allLogits || last ? 1 : 0));
+                batchLogits.set(ValueLayout.JAVA_BYTE, i, (byte) (allLogits || last ? 1 : 0));
             }
             llama_batch.n_tokens(batch, n);
             Llama.clearLastError();
@@ -232,7 +246,7 @@ public final class Context implements AutoCloseable {
         int[] tokens = model.vocabulary().tokenize(text, true, false);
         MemorySegment c = handle.enter();
         try {
-            llama_memory_clear(llama_get_memory(c), true);
+            llama_memory_clear(llama_get_memory(c), false);
             decodeLocked(c, tokens, 0, true);
             MemorySegment p = llama_get_embeddings_seq(c, 0);
             if (p.equals(MemorySegment.NULL)) {
@@ -267,7 +281,7 @@ public final class Context implements AutoCloseable {
         Vocabulary vocab = model.vocabulary();
         MemorySegment c = handle.enter();
         try {
-            llama_memory_clear(llama_get_memory(c), true);
+            llama_memory_clear(llama_get_memory(c), false);
             long t0 = System.nanoTime();
             decodeLocked(c, promptTokens, 0, false);
             long t1 = System.nanoTime();
@@ -310,6 +324,92 @@ public final class Context implements AutoCloseable {
         }
         if (!tp.equals(MemorySegment.NULL)) {
             lora4j_h.lora4j_threadpool_free(tp);
+        }
+    }
+
+    /**
+     * Applies these LoRA adapters, each with its scale (1 = as trained; 0 = off, exactly the base model), replacing
+     * the set in use: switching adapters between requests is cheap (nothing is reloaded). The KV cache is cleared,
+     * since what it holds was computed with the old set.
+     */
+    public void setAdapters(Map<LoraAdapter, Float> scales) {
+        Map<LoraAdapter, Float> copy = new LinkedHashMap<>(scales);
+        for (Map.Entry<LoraAdapter, Float> e : copy.entrySet()) {
+            LoraAdapter a = e.getKey();
+            if (a.model() != model) {
+                throw new IllegalArgumentException(a + " was loaded for another model (" + a.model().path() + ")");
+            }
+            if (!a.isOpen()) {
+                throw new IllegalStateException(a + " is closed");
+            }
+            if (e.getValue() == null || !Float.isFinite(e.getValue())) {
+                throw new IllegalArgumentException("the scale of " + a + " must be finite, got " + e.getValue());
+            }
+        }
+        MemorySegment c = handle.enter();
+        try {
+            apply(c, copy);
+            llama_memory_clear(llama_get_memory(c), false);
+        } finally {
+            handle.exit();
+        }
+    }
+
+    /** {@link #setAdapters(Map)} with one adapter. */
+    public void setAdapter(LoraAdapter adapter, float scale) {
+        setAdapters(Map.of(adapter, scale));
+    }
+
+    /** Back to the base model. */
+    public void clearAdapters() {
+        setAdapters(Map.of());
+    }
+
+    /** The adapters in use and their scales. */
+    public Map<LoraAdapter, Float> adapters() {
+        return Collections.unmodifiableMap(adapters);
+    }
+
+    private void apply(MemorySegment c, Map<LoraAdapter, Float> set) {
+        try (Arena tmp = Arena.ofConfined()) {
+            int n = set.size();
+            MemorySegment ptrs = n == 0 ? MemorySegment.NULL : tmp.allocate(ValueLayout.ADDRESS, n);
+            MemorySegment scales = n == 0 ? MemorySegment.NULL : tmp.allocate(ValueLayout.JAVA_FLOAT, n);
+            int i = 0;
+            for (Map.Entry<LoraAdapter, Float> e : set.entrySet()) {
+                ptrs.setAtIndex(ValueLayout.ADDRESS, i, e.getKey().pointer());
+                scales.setAtIndex(ValueLayout.JAVA_FLOAT, i, e.getValue());
+                i++;
+            }
+            Llama.clearLastError();
+            int rc = lora4j_h.lora4j_set_adapters_lora(c, ptrs, (long) n, scales);
+            if (rc != 0) {
+                throw new NativeException("could not set the adapters: " + Llama.reason());
+            }
+            adapters = set;
+        }
+    }
+
+    /** Called by {@link LoraAdapter#close()}: stop using the adapter (waits for a use in progress). */
+    void detach(LoraAdapter adapter) {
+        if (!adapters.containsKey(adapter)) {
+            return;
+        }
+        MemorySegment c;
+        try {
+            c = handle.enter();
+        } catch (IllegalStateException busyOrClosed) {
+            if (!handle.isOpen()) {
+                return;
+            }
+            throw new IllegalStateException("cannot close " + adapter + " while a context using it is busy on another thread");
+        }
+        try {
+            Map<LoraAdapter, Float> rest = new LinkedHashMap<>(adapters);
+            rest.remove(adapter);
+            apply(c, rest);
+        } finally {
+            handle.exit();
         }
     }
 

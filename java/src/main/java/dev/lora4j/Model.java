@@ -285,10 +285,20 @@ public final class Model implements AutoCloseable {
         children.remove(child);
     }
 
-    /** Closes the contexts and adapters of this model, then frees it. Idempotent. */
+    void detachFromContexts(LoraAdapter adapter) {
+        for (AutoCloseable c : List.copyOf(children)) {
+            if (c instanceof Context ctx && ctx.isOpen()) {
+                ctx.detach(adapter);
+            }
+        }
+    }
+
+    /** Closes the contexts and adapters of this model (contexts first), then frees it. Idempotent. */
     @Override
     public void close() {
-        for (AutoCloseable c : List.copyOf(children)) {
+        List<AutoCloseable> ordered = new java.util.ArrayList<>(children);
+        ordered.sort(java.util.Comparator.comparing(c -> c instanceof Context ? 0 : 1));
+        for (AutoCloseable c : ordered) {
             try {
                 c.close();
             } catch (Exception ignored) {

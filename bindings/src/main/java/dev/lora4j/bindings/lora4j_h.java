@@ -493,6 +493,76 @@ public final class lora4j_h {
         }
     }
 
+    private static class lora4j_adapter_lora_init {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(CTypes.C_POINTER, CTypes.C_POINTER, CTypes.C_POINTER);
+
+        public static final MemorySegment ADDR = CTypes.findOrThrow("lora4j_adapter_lora_init");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /** Function descriptor for: {@snippet lang=c : struct llama_adapter_lora * lora4j_adapter_lora_init(struct llama_model * model, const char * path_lora) } */
+    public static FunctionDescriptor lora4j_adapter_lora_init$descriptor() {
+        return lora4j_adapter_lora_init.DESC;
+    }
+
+    /** Downcall method handle for: {@snippet lang=c : struct llama_adapter_lora * lora4j_adapter_lora_init(struct llama_model * model, const char * path_lora) } */
+    public static MethodHandle lora4j_adapter_lora_init$handle() {
+        return lora4j_adapter_lora_init.HANDLE;
+    }
+
+    /** Address for: {@snippet lang=c : struct llama_adapter_lora * lora4j_adapter_lora_init(struct llama_model * model, const char * path_lora) } */
+    public static MemorySegment lora4j_adapter_lora_init$address() {
+        return lora4j_adapter_lora_init.ADDR;
+    }
+
+    /** {@snippet lang=c : struct llama_adapter_lora * lora4j_adapter_lora_init(struct llama_model * model, const char * path_lora) } */
+    public static MemorySegment lora4j_adapter_lora_init(MemorySegment model, MemorySegment path_lora) {
+        var mh$ = lora4j_adapter_lora_init.HANDLE;
+        try {
+            return (MemorySegment) mh$.invokeExact(model, path_lora);
+        } catch (Error | RuntimeException ex) {
+            throw ex;
+        } catch (Throwable ex$) {
+            throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class lora4j_set_adapters_lora {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(CTypes.C_INT, CTypes.C_POINTER, CTypes.C_POINTER, CTypes.C_LONG, CTypes.C_POINTER);
+
+        public static final MemorySegment ADDR = CTypes.findOrThrow("lora4j_set_adapters_lora");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /** Function descriptor for: {@snippet lang=c : int32_t lora4j_set_adapters_lora(struct llama_context * ctx, struct llama_adapter_lora ** adapters, size_t n_adapters, float * scales) } */
+    public static FunctionDescriptor lora4j_set_adapters_lora$descriptor() {
+        return lora4j_set_adapters_lora.DESC;
+    }
+
+    /** Downcall method handle for: {@snippet lang=c : int32_t lora4j_set_adapters_lora(struct llama_context * ctx, struct llama_adapter_lora ** adapters, size_t n_adapters, float * scales) } */
+    public static MethodHandle lora4j_set_adapters_lora$handle() {
+        return lora4j_set_adapters_lora.HANDLE;
+    }
+
+    /** Address for: {@snippet lang=c : int32_t lora4j_set_adapters_lora(struct llama_context * ctx, struct llama_adapter_lora ** adapters, size_t n_adapters, float * scales) } */
+    public static MemorySegment lora4j_set_adapters_lora$address() {
+        return lora4j_set_adapters_lora.ADDR;
+    }
+
+    /** {@snippet lang=c : int32_t lora4j_set_adapters_lora(struct llama_context * ctx, struct llama_adapter_lora ** adapters, size_t n_adapters, float * scales) } */
+    public static int lora4j_set_adapters_lora(MemorySegment ctx, MemorySegment adapters, long n_adapters, MemorySegment scales) {
+        var mh$ = lora4j_set_adapters_lora.HANDLE;
+        try {
+            return (int) mh$.invokeExact(ctx, adapters, n_adapters, scales);
+        } catch (Error | RuntimeException ex) {
+            throw ex;
+        } catch (Throwable ex$) {
+            throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class lora4j_threadpool_new {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(CTypes.C_POINTER, CTypes.C_INT);
 

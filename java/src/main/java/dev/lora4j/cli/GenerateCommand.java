@@ -62,6 +62,9 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = {"-ngl", "--gpu-layers"}, defaultValue = "0", description = "Layers to offload to the GPU (-1 = all).")
     int gpuLayers;
 
+    @Option(names = "--lora", paramLabel = "FILE[:SCALE]", description = "Apply a LoRA adapter (GGUF) with a scale (default 1); repeatable.")
+    java.util.List<String> loras = new java.util.ArrayList<>();
+
     @Option(names = "--stats", description = "Print speed figures on stderr.")
     boolean stats;
 
@@ -72,6 +75,14 @@ final class GenerateCommand implements Callable<Integer> {
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         try (Model m = Model.load(model, ModelParams.defaults().withGpuLayers(gpuLayers));
              Context ctx = m.newContext(ContextParams.defaults().withContextSize(ctxSize).withThreads(common.threads))) {
+            java.util.Map<dev.lora4j.LoraAdapter, Float> adapters = new java.util.LinkedHashMap<>();
+            for (String spec : loras) {
+                AdapterSpec a = AdapterSpec.parse(spec);
+                adapters.put(dev.lora4j.LoraAdapter.load(m, a.path()), a.scale());
+            }
+            if (!adapters.isEmpty()) {
+                ctx.setAdapters(adapters);
+            }
             Generation g = ctx.generate(prompt, maxTokens, sp, text -> {
                 out.print(text);
                 out.flush();

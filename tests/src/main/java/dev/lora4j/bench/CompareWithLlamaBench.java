@@ -20,7 +20,7 @@ import org.openjdk.jmh.runner.options.TimeValue;
 
 /**
  * Runs {@link InferenceBenchmark} (JMH) and {@code llama-bench} (built from the same source and flags) on the same
- * models and threads, one after the other, and prints a Markdown table of tokens/s with the ratio lora4j/llama.cpp.
+ * models and threads (llama-bench before and after lora4j), and prints a Markdown table of tokens/s with the ratio lora4j/llama.cpp.
  *
  * <pre>
  * java --enable-native-access=ALL-UNNAMED -cp tests/target/benchmarks.jar dev.lora4j.bench.CompareWithLlamaBench \
@@ -54,8 +54,12 @@ public final class CompareWithLlamaBench {
         StringBuilder table = new StringBuilder();
         table.append("| model | test | llama.cpp tok/s | lora4j tok/s | lora4j / llama.cpp |\n|---|---|---:|---:|---:|\n");
         for (String model : models) {
-            Figure[] ref = llamaBench(llamaBench, model, threads, pp, tg, iterations);
+            // llama-bench before and after the JMH run: this machine's speed drifts, so the reference is the mean of
+            // both, with their spread counted in its error
+            Figure[] before = llamaBench(llamaBench, model, threads, pp, tg, iterations);
             Figure[] ours = jmh(model, threads, pp, tg, iterations);
+            Figure[] after = llamaBench(llamaBench, model, threads, pp, tg, iterations);
+            Figure[] ref = {mean(before[0], after[0]), mean(before[1], after[1])};
             String name = Path.of(model).getFileName().toString();
             row(table, name, "pp" + pp, ref[0], ours[0]);
             row(table, name, "tg" + tg, ref[1], ours[1]);
@@ -63,6 +67,12 @@ public final class CompareWithLlamaBench {
         }
         System.out.println();
         System.out.println(table);
+    }
+
+    private static Figure mean(Figure a, Figure b) {
+        double m = (a.tokensPerSecond + b.tokensPerSecond) / 2;
+        double spread = Math.abs(a.tokensPerSecond - b.tokensPerSecond) / 2;
+        return new Figure(m, Math.max(spread, Math.max(a.error, b.error)));
     }
 
     private static void row(StringBuilder t, String model, String test, Figure ref, Figure ours) {

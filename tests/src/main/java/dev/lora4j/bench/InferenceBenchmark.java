@@ -50,7 +50,8 @@ public class InferenceBenchmark {
             throw new IllegalArgumentException("pass -p model=PATH");
         }
         m = Model.load(Path.of(model));
-        ctx = m.newContext(ContextParams.defaults().withContextSize(Math.max(512, promptTokens + genTokens))
+        // llama-bench's context: n_ctx = n_prompt + n_gen (llama.cpp pads it to 256)
+        ctx = m.newContext(ContextParams.defaults().withContextSize(promptTokens + genTokens)
                 .withBatchSize(Math.max(promptTokens, 1)).withThreads(threads).withThreadsBatch(threads));
         Random r = new Random(42);
         int nVocab = m.vocabulary().size();

@@ -2,7 +2,8 @@
 # once per (source tree, backend flags, compiler, CPU): the result is cached under
 # ${LORA4J_CACHE}/native/<key>/ and reused by every later build, clone or CI run on this machine.
 #
-# Output: LORA4J_LLAMA_BIN (shared libraries and tools), LORA4J_LLAMA_KEY, imported targets
+# Output: LORA4J_LLAMA_BIN (shared libraries and tools), LORA4J_LLAMA_SRC (the source built, patches applied),
+#         LORA4J_LLAMA_KEY, imported targets
 #         lora4j::llama, lora4j::ggml, lora4j::ggml-base
 
 set(LORA4J_LLAMA_TOOLS llama-bench llama-completion llama-export-lora llama-finetune llama-quantize llama-perplexity
@@ -30,6 +31,12 @@ string(SHA256 _key "${LLAMA_CPP_TREE}|${_flags}|${LORA4J_LLAMA_TOOLS}|${CMAKE_CX
 string(SUBSTRING "${_key}" 0 16 LORA4J_LLAMA_KEY)
 set(_root "${LORA4J_CACHE}/native/${LORA4J_LLAMA_KEY}")
 set(LORA4J_LLAMA_BIN "${_root}/build/bin")
+# the source the libraries are built from: a patched private copy when native/patches has patches
+if(_patches)
+  set(LORA4J_LLAMA_SRC "${_root}/src")
+else()
+  set(LORA4J_LLAMA_SRC "${LLAMA_CPP_SOURCE_DIR}")
+endif()
 
 if(EXISTS "${_root}/complete")
   message(STATUS "lora4j: reusing cached llama.cpp build ${_root} (${LORA4J_BACKEND_USED})")
@@ -37,11 +44,14 @@ else()
   file(MAKE_DIRECTORY "${_root}")
   file(LOCK "${_root}/.lock" GUARD FILE TIMEOUT 3600)
   if(NOT EXISTS "${_root}/complete")
+    set(_src "${LORA4J_LLAMA_SRC}")
     if(_patches)
       # patches apply to a private copy of the source, never to the pinned clone
-      set(_src "${_root}/src")
       file(REMOVE_RECURSE "${_src}")
-      execute_process(COMMAND "${GIT_EXECUTABLE}" clone -q --shared "${LLAMA_CPP_SOURCE_DIR}" "${_src}" RESULT_VARIABLE rc)
+      execute_process(COMMAND "${GIT_EXECUTABLE}" clone -q --shared "${LLAMA_CPP_SOURCE_DIR}" "${_src}" RESULT_VARIABLE rc ERROR_QUIET)
+      if(NOT rc EQUAL 0) # not a git checkout (LLAMA_CPP_DIR may be a plain source tree): copy it
+        file(COPY "${LLAMA_CPP_SOURCE_DIR}/" DESTINATION "${_src}" PATTERN ".git" EXCLUDE)
+      endif()
       foreach(p IN LISTS _patches)
         message(STATUS "lora4j: applying ${p}")
         execute_process(COMMAND "${GIT_EXECUTABLE}" -C "${_src}" apply --whitespace=nowarn "${p}" RESULT_VARIABLE rc)
@@ -49,8 +59,6 @@ else()
           message(FATAL_ERROR "lora4j: patch ${p} does not apply to llama.cpp ${LLAMA_CPP_TREE}")
         endif()
       endforeach()
-    else()
-      set(_src "${LLAMA_CPP_SOURCE_DIR}")
     endif()
     set(_gen "")
     find_program(NINJA_EXECUTABLE ninja)

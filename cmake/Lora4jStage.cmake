@@ -25,4 +25,4 @@ add_custom_target(stage ALL
   DEPENDS lora4j_shim
   COMMENT "lora4j: staging natives for ${LORA4J_PLATFORM} (${LORA4J_BACKEND_USED})")
 file(WRITE "${LORA4J_STAGE}/../native.properties"
-     "tree=${LLAMA_CPP_TREE}\nbackend=${LORA4J_BACKEND_USED}\nkey=${LORA4J_LLAMA_KEY}\nplatform=${LORA4J_PLATFORM}\nsource=${LLAMA_CPP_SOURCE_DIR}\nbin=${LORA4J_LLAMA_BIN}\n")
+     "tree=${LLAMA_CPP_TREE}\nbackend=${LORA4J_BACKEND_USED}\nkey=${LORA4J_LLAMA_KEY}\nplatform=${LORA4J_PLATFORM}\nsource=${LLAMA_CPP_SOURCE_DIR}\npatched_source=${LORA4J_LLAMA_SRC}\nbin=${LORA4J_LLAMA_BIN}\n")

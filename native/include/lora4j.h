@@ -8,6 +8,7 @@
 #include <stdbool.h>
 
 #include "llama.h"
+#include "ggml-opt.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -74,35 +75,95 @@ int32_t lora4j_set_adapters_lora(struct llama_context * ctx, struct llama_adapte
 struct ggml_threadpool * lora4j_threadpool_new(int32_t n_threads);
 void                     lora4j_threadpool_free(struct ggml_threadpool * threadpool);
 
+//
+// LoRA training (needs the patches of native/patches, applied by the build)
+//
+
+// number of lora_a/lora_b pairs of an adapter
+int32_t lora4j_adapter_n_pairs(const struct llama_adapter_lora * adapter);
+
+// the i-th pair (in base-tensor-name order): the base tensor's name (valid while the adapter lives) and the pair's
+// lora_a ([n_in, r]) and lora_b ([r, n_out]) tensors; read and write them with ggml_backend_tensor_get/set
+int32_t lora4j_adapter_pair(const struct llama_adapter_lora * adapter, int32_t i, const char ** name,
+                            struct ggml_tensor ** a, struct ggml_tensor ** b);
+
+// Prepares ctx to train the LoRA tensors of `adapter` (set on ctx with a non-zero scale; every lora_a/lora_b F32):
+// marks them trainable, freezes the whole base model, and initialises ggml-opt with `optimizer`
+// (enum ggml_opt_optimizer_type), gradient accumulation over `grad_accum` samples, and optimizer parameters read
+// from *opt_params before every optimizer step (update it between steps for learning-rate schedules; it must
+// outlive training). Every sample has exactly n_tokens tokens: ctx needs n_ctx, n_batch and n_ubatch >= n_tokens.
+// The model's n_ctx_train is left as it was.
+int32_t lora4j_train_init(struct llama_context * ctx, struct llama_adapter_lora * adapter, int32_t n_tokens,
+                          int32_t grad_accum, int32_t optimizer, struct ggml_opt_optimizer_params * opt_params);
+
+// One sample: forward, and with train also backward (+ the optimizer step at the end of each accumulation period).
+// tokens in [0, n_vocab); labels[i] in [-1, n_vocab) is the token expected after position i (-1: not counted).
+// *loss = mean cross-entropy over the counted positions; *n_counted = how many there were.
+int32_t lora4j_train_step(struct llama_context * ctx, const llama_token * tokens, const llama_token * labels,
+                          int32_t n_tokens, bool train, double * loss, int32_t * n_counted);
+
+// Optimizer steps done so far (ggml-opt's iteration counter minus one).
+int64_t lora4j_train_steps_done(struct llama_context * ctx);
+
+// AdamW moments, for checkpoints: how many parameters have them (0 before the first optimizer step), and the
+// i-th one's parameter name (e.g. "blk.0.attn_q.weight.lora_a") and m / v tensors (F32, the parameter's shape).
+int32_t lora4j_train_n_moments(struct llama_context * ctx);
+int32_t lora4j_train_moments(struct llama_context * ctx, int32_t i, const char ** param_name,
+                             struct ggml_tensor ** m, struct ggml_tensor ** v);
+
+// Restores a checkpoint's optimizer state: steps done, and per parameter name its m and v (n_elements floats each).
+// Applied at the start of the next train step (when the moments exist); names or sizes that do not match are an error then.
+int32_t lora4j_train_restore(struct llama_context * ctx, int64_t steps_done, int32_t n, const char * const * names,
+                             const float * const * m, const float * const * v, const int64_t * n_elements);
+
+// Full fine-tuning of the model's own weights (every F32 weight except token_embd, as llama_opt_init decides; the
+// model must be loaded without extra buffer types). Then lora4j_train_step as above; read the weights back with
+// lora4j_model_tensor + ggml_backend_tensor_get.
+int32_t lora4j_train_init_full(struct llama_context * ctx, int32_t n_tokens, int32_t grad_accum, int32_t optimizer,
+                               struct ggml_opt_optimizer_params * opt_params);
+
+// a weight of the model by its GGUF name (NULL + last error when there is none)
+struct ggml_tensor * lora4j_model_tensor(const struct llama_model * model, const char * name);
+
+// Forgets the training state of ctx (call before llama_free; llama_free frees ggml-opt's context)
+void lora4j_train_free(struct llama_context * ctx);
+
 // ---- LoRA merge (dev.lora4j.merge) ----------------------------------------------------------------------------
 
-// a CPU backend and graph allocator for lora4j_lora_merge_tensor, reused across tensors (its compute buffer
-// grows to the largest tensor once instead of being allocated for every tensor). One merge at a time.
+// a CPU backend and graph allocator for lora4j_lora_merge_tensor, reused across tensors (the compute buffer grows
+// to the largest tensor once instead of being allocated for every tensor). One merge at a time.
 struct lora4j_lora_merger;
 
-// n_threads: CPU threads of the graph computation (1 .. GGML_MAX_N_THREADS). NULL + last error on failure.
+// n_threads: CPU threads of the merge (1 .. GGML_MAX_N_THREADS). NULL + last error on failure.
 struct lora4j_lora_merger * lora4j_lora_merger_new(int32_t n_threads);
 void                        lora4j_lora_merger_free(struct lora4j_lora_merger * merger);
 
-// Merges n_adapters LoRA pairs into one 2-D weight with the ggml graph llama-export-lora builds, so that the F32
-// result is bit-identical to export-lora's before its final cast:
-//   cur = W; for each adapter i:
+// Merges n_adapters LoRA pairs into one 2-D weight and writes it as out_type, in one ggml graph on the CPU backend
+// (all of it on ggml's threads):
+//   W     = to_float(base)                                      (ggml's type traits, row chunks in parallel)
+//   cur   = W; for each adapter i, as llama-export-lora builds it (so the F32 result is bit-identical to its):
 //     delta = ggml_mul_mat(ggml_cont(ggml_transpose(ggml_cast(A_i, F32))), ggml_cast(B_i, F32))
 //             (token_embd: ggml_mul_mat(ggml_cast(B_i, F32), ggml_cast(A_i, F32)))
 //     cur   = ggml_add(ggml_scale(delta, scales[i]), cur)
-//   W = cur
-// weight:  F32 [ne0, ne1] (ggml order), 32-byte aligned: the (dequantised) base weight in, the merged weight out.
-// a_data[i], b_data[i]: adapter i's lora_a and lora_b, contiguous, of ggml types a_types[i], b_types[i] (F32, F16,
-//          BF16 go through ggml_cast as in export-lora; quantised ones are dequantised with to_float first), with
-//          2-D shapes a_ne[2i..2i+1], b_ne[2i..2i+1]: lora_a [ne0, r], lora_b [r, ne1]; token_embd (flipped):
-//          lora_a [r, ne1], lora_b [r, ne0].
+//   out   = ggml_quantize_chunk(out_type, cur)                  (row chunks in parallel, as llama-quantize does;
+//                                                               a copy for F32)
+// base_data: the base weight, ggml type base_type (one with to_float, or F32), [ne0, ne1] in ggml order.
+// out_data:  ggml_row_size(out_type, ne0) * ne1 bytes; out_type F32, F16, BF16 or a type ggml_quantize_chunk
+//            writes without an importance matrix, whose block size divides ne0.
+// a_data[i], b_data[i]: adapter i's lora_a and lora_b, contiguous, of ggml types a_types[i], b_types[i] (F32, F16
+//            and BF16 go through ggml_cast as in export-lora; quantised ones are dequantised with to_float first),
+//            with 2-D shapes a_ne[2i..2i+1], b_ne[2i..2i+1]: lora_a [ne0, r], lora_b [r, ne1]; token_embd
+//            (flipped): lora_a [r, ne1], lora_b [r, ne0].
 // scales[i]: the effective scale of adapter i (user scale * alpha / r).
+// stats:     NULL, or 5 doubles for the error of the written tensor Q against W' = cur and the change W' - W:
+//            sum (Q - W')^2, sum W'^2, sum (W' - W)^2, sum W^2, max |Q - W'|.
 // Returns 0; LORA4J_ERR_ARGUMENT when a shape, type or pointer is rejected (nothing computed), LORA4J_ERR_EXCEPTION
 // on a C++ exception or a failed computation; last error set on failure.
-int32_t lora4j_lora_merge_tensor(struct lora4j_lora_merger * merger, int64_t ne0, int64_t ne1, float * weight,
-                                 int32_t n_adapters, const void * const * a_data, const int32_t * a_types,
-                                 const int64_t * a_ne, const void * const * b_data, const int32_t * b_types,
-                                 const int64_t * b_ne, const float * scales, bool token_embd);
+int32_t lora4j_lora_merge_tensor(struct lora4j_lora_merger * merger, int32_t base_type, const void * base_data,
+                                 int64_t ne0, int64_t ne1, int32_t out_type, void * out_data, int32_t n_adapters,
+                                 const void * const * a_data, const int32_t * a_types, const int64_t * a_ne,
+                                 const void * const * b_data, const int32_t * b_types, const int64_t * b_ne,
+                                 const float * scales, bool token_embd, double * stats);
 
 #ifdef __cplusplus
 }

@@ -1,11 +1,37 @@
 // lora4j shim — see include/lora4j.h. Every entry point catches every C++ exception.
 #include "lora4j.h"
 
+#include "ggml-alloc.h"
+#include "ggml-backend.h"
 #include "ggml-cpu.h"
+#include "ggml-backend.h"
+
+// internal llama.cpp headers (the patched source): adapters' tensors and the training step
+#include "llama-adapter.h"
+#include "llama-context.h"
+#include "llama-model.h"
+
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <vector>
+
+// ggml-opt state accessors added by native/patches/0004-*.patch
+extern "C" {
+int64_t ggml_opt_lora4j_get_iter(ggml_opt_context_t opt_ctx);
+void    ggml_opt_lora4j_set_iter(ggml_opt_context_t opt_ctx, int64_t iter);
+int32_t ggml_opt_lora4j_get_opt_i(ggml_opt_context_t opt_ctx);
+int32_t ggml_opt_lora4j_n_momenta(ggml_opt_context_t opt_ctx);
+void    ggml_opt_lora4j_momenta(ggml_opt_context_t opt_ctx, int32_t i, struct ggml_tensor ** m, struct ggml_tensor ** v);
+}
 
 #include <climits>
+#include <memory>
+#include <cmath>
+#include <algorithm>
 #include <exception>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -74,6 +100,8 @@ extern "C" {
 int32_t lora4j_shim_version(void) { return LORA4J_SHIM_VERSION; }
 
 const char * lora4j_last_error(void) { return g_last_error.c_str(); }
+// for the shim's other translation units (lora4j_train.cpp): set this thread's last error
+void lora4j_internal_set_error(const char * msg) { set_error(msg ? msg : "unknown error"); }
 
 void lora4j_clear_error(void) { g_last_error.clear(); }
 
@@ -204,6 +232,391 @@ void lora4j_threadpool_free(struct ggml_threadpool * threadpool) {
     guarded<>(0, [&] {
         ggml_threadpool_free(threadpool);
         return 0;
+    });
+}
+
+// ---- LoRA merge ------------------------------------------------------------------------------------------------
+
+struct lora4j_lora_merger {
+    ggml_backend_t backend = nullptr;
+    ggml_gallocr_t allocr = nullptr;
+    int32_t n_threads = 1;
+    std::vector<uint8_t> graph_buf;
+    std::vector<std::vector<float>> scratch; // per thread, for the error measurement
+
+    ~lora4j_lora_merger() {
+        if (allocr) {
+            ggml_gallocr_free(allocr);
+        }
+        if (backend) {
+            ggml_backend_free(backend);
+        }
+    }
+};
+
+struct lora4j_lora_merger * lora4j_lora_merger_new(int32_t n_threads) {
+    return guarded<>((lora4j_lora_merger *) nullptr, [&] {
+        if (n_threads < 1 || n_threads > GGML_MAX_N_THREADS) {
+            set_error("n_threads must be in [1, " + std::to_string(GGML_MAX_N_THREADS) + "], got " + std::to_string(n_threads));
+            return (lora4j_lora_merger *) nullptr;
+        }
+        auto * m = new lora4j_lora_merger();
+        m->n_threads = n_threads;
+        m->backend = ggml_backend_cpu_init();
+        if (m->backend) {
+            m->allocr = ggml_gallocr_new(ggml_backend_get_default_buffer_type(m->backend));
+        }
+        if (!m->backend || !m->allocr) {
+            delete m;
+            set_error("ggml could not create a CPU backend");
+            return (lora4j_lora_merger *) nullptr;
+        }
+        m->graph_buf.resize(ggml_tensor_overhead() * GGML_DEFAULT_GRAPH_SIZE + ggml_graph_overhead());
+        m->scratch.resize(n_threads);
+        return m;
+    });
+}
+
+void lora4j_lora_merger_free(struct lora4j_lora_merger * merger) {
+    guarded<>(0, [&] {
+        delete merger;
+        return 0;
+    });
+}
+
+} // extern "C"
+
+namespace {
+
+bool lora_type_ok(int32_t type) {
+    if (type < 0 || type >= GGML_TYPE_COUNT) {
+        return false;
+    }
+    if (type == GGML_TYPE_F32 || type == GGML_TYPE_F16 || type == GGML_TYPE_BF16) {
+        return true;
+    }
+    const ggml_type_traits * tr = ggml_get_type_traits((ggml_type) type);
+    return tr->is_quantized && tr->to_float != nullptr && tr->blck_size > 0;
+}
+
+bool base_type_ok(int32_t type) {
+    if (type < 0 || type >= GGML_TYPE_COUNT) {
+        return false;
+    }
+    const ggml_type_traits * tr = ggml_get_type_traits((ggml_type) type);
+    return type == GGML_TYPE_F32 || (tr->to_float != nullptr && tr->blck_size > 0 && tr->type_size > 0);
+}
+
+bool out_type_ok(int32_t type) {
+    if (type == GGML_TYPE_F32) {
+        return true;
+    }
+    switch (type) {
+        case GGML_TYPE_F16: case GGML_TYPE_BF16:
+        case GGML_TYPE_Q4_0: case GGML_TYPE_Q4_1: case GGML_TYPE_Q5_0: case GGML_TYPE_Q5_1: case GGML_TYPE_Q8_0:
+        case GGML_TYPE_Q2_K: case GGML_TYPE_Q3_K: case GGML_TYPE_Q4_K: case GGML_TYPE_Q5_K: case GGML_TYPE_Q6_K:
+        case GGML_TYPE_IQ3_XXS: case GGML_TYPE_IQ3_S: case GGML_TYPE_IQ2_S: case GGML_TYPE_IQ1_M:
+        case GGML_TYPE_IQ4_NL: case GGML_TYPE_IQ4_XS: case GGML_TYPE_TQ1_0: case GGML_TYPE_TQ2_0:
+        case GGML_TYPE_MXFP4: case GGML_TYPE_NVFP4: case GGML_TYPE_Q1_0: case GGML_TYPE_Q2_0:
+            return !ggml_quantize_requires_imatrix((ggml_type) type) && ggml_get_type_traits((ggml_type) type)->to_float != nullptr;
+        default:
+            return false;
+    }
+}
+
+// rows [r0, r1) of the nth-way split of n rows for thread ith
+void split_rows(int64_t n, int ith, int nth, int64_t & r0, int64_t & r1) {
+    const int64_t per = (n + nth - 1) / nth;
+    r0 = std::min<int64_t>(n, per * ith);
+    r1 = std::min<int64_t>(n, r0 + per);
+}
+
+// rows per chunk of work inside one thread's share: about 64 Ki elements, whole rows
+int64_t chunk_rows(int64_t ne0) {
+    return std::max<int64_t>(1, (int64_t{1} << 16) / ne0);
+}
+
+struct dequant_op {
+    ggml_type type;
+    const void * data;
+    int64_t ne0;
+    int64_t rows;
+};
+
+// custom op: dst (F32 [ne0, rows]) = to_float(base)
+void dequant_fn(ggml_tensor * dst, int ith, int nth, void * userdata) {
+    const auto * op = (const dequant_op *) userdata;
+    int64_t r0, r1;
+    split_rows(op->rows, ith, nth, r0, r1);
+    if (r1 <= r0) {
+        return;
+    }
+    const size_t row_bytes = ggml_row_size(op->type, op->ne0);
+    const char * src = (const char *) op->data + r0 * row_bytes;
+    float * out = (float *) dst->data + r0 * op->ne0;
+    if (op->type == GGML_TYPE_F32) {
+        memcpy(out, src, (size_t) (r1 - r0) * row_bytes);
+    } else {
+        ggml_get_type_traits(op->type)->to_float(src, out, (r1 - r0) * op->ne0);
+    }
+}
+
+struct finish_op {
+    ggml_type out_type;
+    void * out;
+    int64_t ne0;
+    int64_t rows;
+    bool measure;
+    std::vector<std::vector<float>> * scratch;
+    double stats[GGML_MAX_N_THREADS][5];
+};
+
+// sums of one chunk: (q - x)^2, x^2, (x - w)^2, w^2 and max |q - x|, in 8 lanes (vectorisable) per block
+void chunk_stats(const float * q, const float * x, const float * w, int64_t n, double * s) {
+    int64_t i = 0;
+    for (; i < n; ) {
+        const int64_t blk = std::min<int64_t>(n - i, 1024);
+        float se[8] = {0}, sx[8] = {0}, sd[8] = {0}, sw[8] = {0}, mx[8] = {0};
+        int64_t j = 0;
+        for (; j + 8 <= blk; j += 8) {
+            for (int l = 0; l < 8; l++) {
+                const float xv = x[i + j + l];
+                const float e = q[i + j + l] - xv;
+                const float d = xv - w[i + j + l];
+                se[l] += e * e;
+                sx[l] += xv * xv;
+                sd[l] += d * d;
+                sw[l] += w[i + j + l] * w[i + j + l];
+                mx[l] = std::max(mx[l], std::fabs(e));
+            }
+        }
+        for (; j < blk; j++) {
+            const float xv = x[i + j];
+            const float e = q[i + j] - xv;
+            const float d = xv - w[i + j];
+            se[0] += e * e;
+            sx[0] += xv * xv;
+            sd[0] += d * d;
+            sw[0] += w[i + j] * w[i + j];
+            mx[0] = std::max(mx[0], std::fabs(e));
+        }
+        for (int l = 0; l < 8; l++) {
+            s[0] += se[l];
+            s[1] += sx[l];
+            s[2] += sd[l];
+            s[3] += sw[l];
+            s[4] = std::max(s[4], (double) mx[l]);
+        }
+        i += blk;
+    }
+}
+
+// custom op: out = quantize(cur) (src[0]), with the error against cur and the change against W (src[1])
+void finish_fn(ggml_tensor * dst, int ith, int nth, void * userdata) {
+    auto * op = (finish_op *) userdata;
+    const float * cur = (const float *) dst->src[0]->data;
+    const float * w = (const float *) dst->src[1]->data;
+    double * s = op->stats[ith];
+    s[0] = s[1] = s[2] = s[3] = s[4] = 0;
+    int64_t r0, r1;
+    split_rows(op->rows, ith, nth, r0, r1);
+    const int64_t per = chunk_rows(op->ne0);
+    const size_t row_bytes = ggml_row_size(op->out_type, op->ne0);
+    const ggml_type_traits * tr = ggml_get_type_traits(op->out_type);
+    for (int64_t r = r0; r < r1; r += per) {
+        const int64_t nr = std::min(per, r1 - r);
+        const int64_t n = nr * op->ne0;
+        const float * x = cur + r * op->ne0;
+        const float * q = x;
+        if (op->out_type == GGML_TYPE_F32) {
+            memcpy((char *) op->out + r * row_bytes, x, (size_t) n * sizeof(float));
+        } else {
+            ggml_quantize_chunk(op->out_type, cur, op->out, r * op->ne0, nr, op->ne0, nullptr);
+            if (op->measure) {
+                std::vector<float> & buf = (*op->scratch)[ith];
+                if ((int64_t) buf.size() < n) {
+                    buf.resize(n);
+                }
+                tr->to_float((const char *) op->out + r * row_bytes, buf.data(), n);
+                q = buf.data();
+            }
+        }
+        if (op->measure) {
+            chunk_stats(q, x, w + r * op->ne0, n, s);
+        }
+    }
+    GGML_UNUSED(dst);
+}
+
+// RAII for the per-call ggml objects
+struct merge_call {
+    ggml_context * ctx = nullptr;
+    ggml_backend_buffer_t ab_buf = nullptr;
+    ~merge_call() {
+        if (ab_buf) {
+            ggml_backend_buffer_free(ab_buf);
+        }
+        if (ctx) {
+            ggml_free(ctx);
+        }
+    }
+};
+
+} // namespace
+
+extern "C" {
+
+int32_t lora4j_lora_merge_tensor(struct lora4j_lora_merger * merger, int32_t base_type, const void * base_data,
+                                 int64_t ne0, int64_t ne1, int32_t out_type, void * out_data, int32_t n_adapters,
+                                 const void * const * a_data, const int32_t * a_types, const int64_t * a_ne,
+                                 const void * const * b_data, const int32_t * b_types, const int64_t * b_ne,
+                                 const float * scales, bool token_embd, double * stats) {
+    return guarded<>((int32_t) LORA4J_ERR_EXCEPTION, [&] {
+        // everything ggml would assert on is checked first: a failed GGML_ASSERT aborts the process
+        if (!merger || !base_data || !out_data || !a_data || !a_types || !a_ne || !b_data || !b_types || !b_ne || !scales) {
+            set_error("null argument");
+            return (int32_t) LORA4J_ERR_ARGUMENT;
+        }
+        if (ne0 < 1 || ne1 < 1 || n_adapters < 1) {
+            set_error("need ne0, ne1 and n_adapters >= 1, got " + std::to_string(ne0) + ", " + std::to_string(ne1) +
+                      ", " + std::to_string(n_adapters));
+            return (int32_t) LORA4J_ERR_ARGUMENT;
+        }
+        if (!base_type_ok(base_type) || ne0 % ggml_blck_size((ggml_type) base_type) != 0) {
+            set_error("cannot dequantise a base tensor of ggml type " + std::to_string(base_type) + " with rows of " + std::to_string(ne0));
+            return (int32_t) LORA4J_ERR_ARGUMENT;
+        }
+        if (!out_type_ok(out_type) || ne0 % ggml_blck_size((ggml_type) out_type) != 0) {
+            set_error("cannot write ggml type " + std::to_string(out_type) + " (needs no importance matrix and a block size "
+                      "that divides the row length " + std::to_string(ne0) + ")");
+            return (int32_t) LORA4J_ERR_ARGUMENT;
+        }
+        for (int32_t i = 0; i < n_adapters; i++) {
+            const std::string which = "adapter " + std::to_string(i) + ": ";
+            if (!a_data[i] || !b_data[i]) {
+                set_error(which + "null lora_a or lora_b data");
+                return (int32_t) LORA4J_ERR_ARGUMENT;
+            }
+            if (!lora_type_ok(a_types[i]) || !lora_type_ok(b_types[i])) {
+                set_error(which + "lora_a/lora_b type " + std::to_string(a_types[i]) + "/" + std::to_string(b_types[i]) +
+                          " is not F32, F16, BF16 or a quantised type with a to_float");
+                return (int32_t) LORA4J_ERR_ARGUMENT;
+            }
+            const int64_t a0 = a_ne[2 * i], a1 = a_ne[2 * i + 1], b0 = b_ne[2 * i], b1 = b_ne[2 * i + 1];
+            const int64_t r = b0;
+            const bool ok = token_embd ? (a0 == r && a1 == ne1 && b1 == ne0) : (a0 == ne0 && a1 == r && b1 == ne1);
+            if (r < 1 || !ok) {
+                set_error(which + "lora_a [" + std::to_string(a0) + ", " + std::to_string(a1) + "] and lora_b [" +
+                          std::to_string(b0) + ", " + std::to_string(b1) + "] do not fit a weight [" + std::to_string(ne0) +
+                          ", " + std::to_string(ne1) + "]" + (token_embd ? " (token_embd: lora_a [r, ne1], lora_b [r, ne0])" : ""));
+                return (int32_t) LORA4J_ERR_ARGUMENT;
+            }
+            if (a0 % ggml_blck_size((ggml_type) a_types[i]) != 0 || b0 % ggml_blck_size((ggml_type) b_types[i]) != 0) {
+                set_error(which + "a row length is not a multiple of the block size of its type");
+                return (int32_t) LORA4J_ERR_ARGUMENT;
+            }
+        }
+
+        merge_call call;
+        ggml_init_params ip = {
+            /*.mem_size   =*/ ggml_tensor_overhead() * (size_t) (2 * n_adapters),
+            /*.mem_buffer =*/ NULL,
+            /*.no_alloc   =*/ true,
+        };
+        call.ctx = ggml_init(ip);
+        if (!call.ctx) {
+            set_error("ggml_init failed");
+            return (int32_t) LORA4J_ERR_EXCEPTION;
+        }
+        // quantised adapter tensors are dequantised here (export-lora refuses them; llama.cpp applies them)
+        std::vector<std::vector<float>> deq;
+        deq.reserve(2 * n_adapters);
+        std::vector<ggml_tensor *> ta(n_adapters), tb(n_adapters);
+        std::vector<const void *> pa(n_adapters), pb(n_adapters);
+        for (int32_t i = 0; i < n_adapters; i++) {
+            for (int ab = 0; ab < 2; ab++) {
+                const int64_t * ne = ab == 0 ? &a_ne[2 * i] : &b_ne[2 * i];
+                const void * data = ab == 0 ? a_data[i] : b_data[i];
+                ggml_type t = (ggml_type) (ab == 0 ? a_types[i] : b_types[i]);
+                if (ggml_is_quantized(t)) {
+                    deq.emplace_back((size_t) (ne[0] * ne[1]));
+                    ggml_get_type_traits(t)->to_float(data, deq.back().data(), ne[0] * ne[1]);
+                    data = deq.back().data();
+                    t = GGML_TYPE_F32;
+                }
+                (ab == 0 ? ta : tb)[i] = ggml_new_tensor_2d(call.ctx, t, ne[0], ne[1]);
+                (ab == 0 ? pa : pb)[i] = data;
+            }
+        }
+        call.ab_buf = ggml_backend_alloc_ctx_tensors(call.ctx, merger->backend);
+        if (!call.ab_buf) {
+            set_error("cannot allocate the adapter tensors");
+            return (int32_t) LORA4J_ERR_EXCEPTION;
+        }
+        for (int32_t i = 0; i < n_adapters; i++) {
+            ggml_backend_tensor_set(ta[i], pa[i], 0, ggml_nbytes(ta[i]));
+            ggml_backend_tensor_set(tb[i], pb[i], 0, ggml_nbytes(tb[i]));
+        }
+
+        dequant_op dq = { (ggml_type) base_type, base_data, ne0, ne1 };
+        finish_op * fin = new finish_op(); // large (stats per thread): not on the stack
+        std::unique_ptr<finish_op> fin_owner(fin);
+        fin->out_type = (ggml_type) out_type;
+        fin->out = out_data;
+        fin->ne0 = ne0;
+        fin->rows = ne1;
+        fin->measure = stats != nullptr;
+        fin->scratch = &merger->scratch;
+
+        ggml_init_params gp = {
+            /*.mem_size   =*/ merger->graph_buf.size(),
+            /*.mem_buffer =*/ merger->graph_buf.data(),
+            /*.no_alloc   =*/ true,
+        };
+        ggml_context * ctx0 = ggml_init(gp);
+        ggml_cgraph * gf = ggml_new_graph(ctx0);
+        // export-lora's inp_base: an F32 tensor of the base's shape, here filled by to_float on ggml's threads
+        ggml_tensor * w = ggml_custom_4d(ctx0, GGML_TYPE_F32, ne0, ne1, 1, 1, nullptr, 0, dequant_fn, GGML_N_TASKS_MAX, &dq);
+        ggml_tensor * cur = w;
+        for (int32_t i = 0; i < n_adapters; i++) {
+            ggml_tensor * delta;
+            if (token_embd) {
+                delta = ggml_mul_mat(ctx0, ggml_cast(ctx0, tb[i], GGML_TYPE_F32), ggml_cast(ctx0, ta[i], GGML_TYPE_F32));
+            } else {
+                delta = ggml_mul_mat(ctx0, ggml_cont(ctx0, ggml_transpose(ctx0, ggml_cast(ctx0, ta[i], GGML_TYPE_F32))),
+                                     ggml_cast(ctx0, tb[i], GGML_TYPE_F32));
+            }
+            delta = ggml_scale(ctx0, delta, scales[i]);
+            cur = ggml_add(ctx0, delta, cur);
+        }
+        // export-lora ends with ggml_cast(cur, F16); here the conversion is ggml_quantize_chunk's, for any type
+        ggml_tensor * args[2] = { cur, w };
+        ggml_tensor * done = ggml_custom_4d(ctx0, GGML_TYPE_F32, 1, 1, 1, 1, args, 2, finish_fn, GGML_N_TASKS_MAX, fin);
+        ggml_build_forward_expand(gf, done);
+        ggml_free(ctx0); // the graph lives in graph_buf
+
+        if (!ggml_gallocr_alloc_graph(merger->allocr, gf)) {
+            set_error("cannot allocate the merge graph (out of memory?)");
+            return (int32_t) LORA4J_ERR_EXCEPTION;
+        }
+        ggml_backend_cpu_set_n_threads(merger->backend, merger->n_threads);
+        const ggml_status st = ggml_backend_graph_compute(merger->backend, gf);
+        if (st != GGML_STATUS_SUCCESS) {
+            set_error("the merge graph failed: ggml status " + std::to_string((int) st));
+            return (int32_t) LORA4J_ERR_EXCEPTION;
+        }
+        if (stats) {
+            for (int k = 0; k < 5; k++) {
+                stats[k] = 0;
+            }
+            for (int t = 0; t < merger->n_threads; t++) { // in thread order: deterministic for a given thread count
+                for (int k = 0; k < 4; k++) {
+                    stats[k] += fin->stats[t][k];
+                }
+                stats[4] = std::max(stats[4], fin->stats[t][4]);
+            }
+        }
+        return (int32_t) 0;
     });
 }
 

@@ -28,6 +28,30 @@ import java.util.function.Consumer;
  * while it is busy gets an {@link IllegalStateException}. Close it (or its model) to free the native memory.
  */
 public final class Context implements AutoCloseable {
+    static {
+        dev.lora4j.internal.Internals.install(new dev.lora4j.internal.Internals.Access() {
+            @Override
+            public MemorySegment model(Object model) {
+                return ((Model) model).pointer();
+            }
+
+            @Override
+            public MemorySegment enterContext(Object context) {
+                return ((Context) context).handle.enter();
+            }
+
+            @Override
+            public void exitContext(Object context) {
+                ((Context) context).handle.exit();
+            }
+
+            @Override
+            public MemorySegment adapter(Object adapter) {
+                return ((LoraAdapter) adapter).pointer();
+            }
+        });
+    }
+
     private final Model model;
     private final NativeHandle handle;
     private final Arena arena = Arena.ofShared();
@@ -63,6 +87,10 @@ public final class Context implements AutoCloseable {
                 llama_context_params.pooling_type(cp, LLAMA_POOLING_TYPE_MEAN());
             }
             llama_context_params.flash_attn_type(cp, params.flashAttention().id);
+            if (params.kvCacheType() != null) {
+                llama_context_params.type_k(cp, params.kvCacheType().id());
+                llama_context_params.type_v(cp, params.kvCacheType().id());
+            }
             llama_context_params.no_perf(cp, true);
             Llama.clearLastError();
             MemorySegment ctx = lora4j_h.lora4j_context_init(m, cp);

@@ -11,9 +11,10 @@ package dev.lora4j;
  * @param threadsBatch threads for prompt processing (0 = threads)
  * @param embeddings   also compute embeddings
  * @param flashAttention flash attention: AUTO (llama.cpp's default: on where the backend supports it), ON or OFF
+ * @param kvCacheType  type of the K and V cache (null = llama.cpp's default, F16); training needs F32
  */
 public record ContextParams(int contextSize, int batchSize, int ubatchSize, int sequences, int threads, int threadsBatch,
-                            boolean embeddings, FlashAttention flashAttention) {
+                            boolean embeddings, FlashAttention flashAttention, dev.lora4j.gguf.GgmlType kvCacheType) {
     public ContextParams {
         if (contextSize < 0) throw new IllegalArgumentException("contextSize must be >= 0, got " + contextSize);
         if (batchSize < 1) throw new IllegalArgumentException("batchSize must be >= 1, got " + batchSize);
@@ -25,39 +26,47 @@ public record ContextParams(int contextSize, int batchSize, int ubatchSize, int 
     }
 
     public static ContextParams defaults() {
-        return new ContextParams(0, 512, 0, 1, 0, 0, false, FlashAttention.AUTO);
+        return new ContextParams(0, 512, 0, 1, 0, 0, false, FlashAttention.AUTO, null);
     }
 
     public ContextParams withContextSize(int n) {
-        return new ContextParams(n, batchSize, ubatchSize, sequences, threads, threadsBatch, embeddings, flashAttention);
+        return new ContextParams(n, batchSize, ubatchSize, sequences, threads, threadsBatch, embeddings, flashAttention, kvCacheType);
     }
 
     public ContextParams withBatchSize(int n) {
-        return new ContextParams(contextSize, n, ubatchSize > n ? n : ubatchSize, sequences, threads, threadsBatch, embeddings, flashAttention);
+        return new ContextParams(contextSize, n, ubatchSize > n ? n : ubatchSize, sequences, threads, threadsBatch, embeddings, flashAttention, kvCacheType);
     }
 
     public ContextParams withUbatchSize(int n) {
-        return new ContextParams(contextSize, batchSize, n, sequences, threads, threadsBatch, embeddings, flashAttention);
+        return new ContextParams(contextSize, batchSize, n, sequences, threads, threadsBatch, embeddings, flashAttention, kvCacheType);
     }
 
     public ContextParams withSequences(int n) {
-        return new ContextParams(contextSize, batchSize, ubatchSize, n, threads, threadsBatch, embeddings, flashAttention);
+        return new ContextParams(contextSize, batchSize, ubatchSize, n, threads, threadsBatch, embeddings, flashAttention, kvCacheType);
     }
 
     public ContextParams withThreads(int n) {
-        return new ContextParams(contextSize, batchSize, ubatchSize, sequences, n, threadsBatch, embeddings, flashAttention);
+        return new ContextParams(contextSize, batchSize, ubatchSize, sequences, n, threadsBatch, embeddings, flashAttention, kvCacheType);
     }
 
     public ContextParams withThreadsBatch(int n) {
-        return new ContextParams(contextSize, batchSize, ubatchSize, sequences, threads, n, embeddings, flashAttention);
+        return new ContextParams(contextSize, batchSize, ubatchSize, sequences, threads, n, embeddings, flashAttention, kvCacheType);
     }
 
     public ContextParams withEmbeddings(boolean on) {
-        return new ContextParams(contextSize, batchSize, ubatchSize, sequences, threads, threadsBatch, on, flashAttention);
+        return new ContextParams(contextSize, batchSize, ubatchSize, sequences, threads, threadsBatch, on, flashAttention, kvCacheType);
     }
 
     public ContextParams withFlashAttention(FlashAttention on) {
-        return new ContextParams(contextSize, batchSize, ubatchSize, sequences, threads, threadsBatch, embeddings, on);
+        return new ContextParams(contextSize, batchSize, ubatchSize, sequences, threads, threadsBatch, embeddings, on, kvCacheType);
+    }
+
+    public ContextParams withKvCacheType(dev.lora4j.gguf.GgmlType type) {
+        if (type != null && type != dev.lora4j.gguf.GgmlType.F32 && type != dev.lora4j.gguf.GgmlType.F16
+                && type != dev.lora4j.gguf.GgmlType.BF16 && type != dev.lora4j.gguf.GgmlType.Q8_0 && type != dev.lora4j.gguf.GgmlType.Q4_0) {
+            throw new IllegalArgumentException("KV cache type must be F32, F16, BF16, Q8_0 or Q4_0, got " + type);
+        }
+        return new ContextParams(contextSize, batchSize, ubatchSize, sequences, threads, threadsBatch, embeddings, flashAttention, type);
     }
 
     /** {@code enum llama_flash_attn_type}. */

@@ -632,4 +632,494 @@ public final class lora4j_h {
             throw new AssertionError("should not reach here", ex$);
         }
     }
+
+    private static class lora4j_adapter_n_pairs {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(CTypes.C_INT, CTypes.C_POINTER);
+
+        public static final MemorySegment ADDR = CTypes.findOrThrow("lora4j_adapter_n_pairs");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /** Function descriptor for: {@snippet lang=c : int32_t lora4j_adapter_n_pairs(const struct llama_adapter_lora * adapter) } */
+    public static FunctionDescriptor lora4j_adapter_n_pairs$descriptor() {
+        return lora4j_adapter_n_pairs.DESC;
+    }
+
+    /** Downcall method handle for: {@snippet lang=c : int32_t lora4j_adapter_n_pairs(const struct llama_adapter_lora * adapter) } */
+    public static MethodHandle lora4j_adapter_n_pairs$handle() {
+        return lora4j_adapter_n_pairs.HANDLE;
+    }
+
+    /** Address for: {@snippet lang=c : int32_t lora4j_adapter_n_pairs(const struct llama_adapter_lora * adapter) } */
+    public static MemorySegment lora4j_adapter_n_pairs$address() {
+        return lora4j_adapter_n_pairs.ADDR;
+    }
+
+    /** {@snippet lang=c : int32_t lora4j_adapter_n_pairs(const struct llama_adapter_lora * adapter) } */
+    public static int lora4j_adapter_n_pairs(MemorySegment adapter) {
+        var mh$ = lora4j_adapter_n_pairs.HANDLE;
+        try {
+            return (int) mh$.invokeExact(adapter);
+        } catch (Error | RuntimeException ex) {
+            throw ex;
+        } catch (Throwable ex$) {
+            throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class lora4j_adapter_pair {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(CTypes.C_INT, CTypes.C_POINTER, CTypes.C_INT, CTypes.C_POINTER, CTypes.C_POINTER, CTypes.C_POINTER);
+
+        public static final MemorySegment ADDR = CTypes.findOrThrow("lora4j_adapter_pair");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /** Function descriptor for: {@snippet lang=c : int32_t lora4j_adapter_pair(const struct llama_adapter_lora * adapter, int32_t i, const char ** name, struct ggml_tensor ** a, struct ggml_tensor ** b) } */
+    public static FunctionDescriptor lora4j_adapter_pair$descriptor() {
+        return lora4j_adapter_pair.DESC;
+    }
+
+    /** Downcall method handle for: {@snippet lang=c : int32_t lora4j_adapter_pair(const struct llama_adapter_lora * adapter, int32_t i, const char ** name, struct ggml_tensor ** a, struct ggml_tensor ** b) } */
+    public static MethodHandle lora4j_adapter_pair$handle() {
+        return lora4j_adapter_pair.HANDLE;
+    }
+
+    /** Address for: {@snippet lang=c : int32_t lora4j_adapter_pair(const struct llama_adapter_lora * adapter, int32_t i, const char ** name, struct ggml_tensor ** a, struct ggml_tensor ** b) } */
+    public static MemorySegment lora4j_adapter_pair$address() {
+        return lora4j_adapter_pair.ADDR;
+    }
+
+    /** {@snippet lang=c : int32_t lora4j_adapter_pair(const struct llama_adapter_lora * adapter, int32_t i, const char ** name, struct ggml_tensor ** a, struct ggml_tensor ** b) } */
+    public static int lora4j_adapter_pair(MemorySegment adapter, int i, MemorySegment name, MemorySegment a, MemorySegment b) {
+        var mh$ = lora4j_adapter_pair.HANDLE;
+        try {
+            return (int) mh$.invokeExact(adapter, i, name, a, b);
+        } catch (Error | RuntimeException ex) {
+            throw ex;
+        } catch (Throwable ex$) {
+            throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class lora4j_train_init {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(CTypes.C_INT, CTypes.C_POINTER, CTypes.C_POINTER, CTypes.C_INT, CTypes.C_INT, CTypes.C_INT, CTypes.C_POINTER);
+
+        public static final MemorySegment ADDR = CTypes.findOrThrow("lora4j_train_init");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /** Function descriptor for: {@snippet lang=c : int32_t lora4j_train_init(struct llama_context * ctx, struct llama_adapter_lora * adapter, int32_t n_tokens, int32_t grad_accum, int32_t optimizer, struct ggml_opt_optimizer_params * opt_params) } */
+    public static FunctionDescriptor lora4j_train_init$descriptor() {
+        return lora4j_train_init.DESC;
+    }
+
+    /** Downcall method handle for: {@snippet lang=c : int32_t lora4j_train_init(struct llama_context * ctx, struct llama_adapter_lora * adapter, int32_t n_tokens, int32_t grad_accum, int32_t optimizer, struct ggml_opt_optimizer_params * opt_params) } */
+    public static MethodHandle lora4j_train_init$handle() {
+        return lora4j_train_init.HANDLE;
+    }
+
+    /** Address for: {@snippet lang=c : int32_t lora4j_train_init(struct llama_context * ctx, struct llama_adapter_lora * adapter, int32_t n_tokens, int32_t grad_accum, int32_t optimizer, struct ggml_opt_optimizer_params * opt_params) } */
+    public static MemorySegment lora4j_train_init$address() {
+        return lora4j_train_init.ADDR;
+    }
+
+    /** {@snippet lang=c : int32_t lora4j_train_init(struct llama_context * ctx, struct llama_adapter_lora * adapter, int32_t n_tokens, int32_t grad_accum, int32_t optimizer, struct ggml_opt_optimizer_params * opt_params) } */
+    public static int lora4j_train_init(MemorySegment ctx, MemorySegment adapter, int n_tokens, int grad_accum, int optimizer, MemorySegment opt_params) {
+        var mh$ = lora4j_train_init.HANDLE;
+        try {
+            return (int) mh$.invokeExact(ctx, adapter, n_tokens, grad_accum, optimizer, opt_params);
+        } catch (Error | RuntimeException ex) {
+            throw ex;
+        } catch (Throwable ex$) {
+            throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class lora4j_train_step {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(CTypes.C_INT, CTypes.C_POINTER, CTypes.C_POINTER, CTypes.C_POINTER, CTypes.C_INT, CTypes.C_BOOL, CTypes.C_POINTER, CTypes.C_POINTER);
+
+        public static final MemorySegment ADDR = CTypes.findOrThrow("lora4j_train_step");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /** Function descriptor for: {@snippet lang=c : int32_t lora4j_train_step(struct llama_context * ctx, const llama_token * tokens, const llama_token * labels, int32_t n_tokens, _Bool train, double * loss, int32_t * n_counted) } */
+    public static FunctionDescriptor lora4j_train_step$descriptor() {
+        return lora4j_train_step.DESC;
+    }
+
+    /** Downcall method handle for: {@snippet lang=c : int32_t lora4j_train_step(struct llama_context * ctx, const llama_token * tokens, const llama_token * labels, int32_t n_tokens, _Bool train, double * loss, int32_t * n_counted) } */
+    public static MethodHandle lora4j_train_step$handle() {
+        return lora4j_train_step.HANDLE;
+    }
+
+    /** Address for: {@snippet lang=c : int32_t lora4j_train_step(struct llama_context * ctx, const llama_token * tokens, const llama_token * labels, int32_t n_tokens, _Bool train, double * loss, int32_t * n_counted) } */
+    public static MemorySegment lora4j_train_step$address() {
+        return lora4j_train_step.ADDR;
+    }
+
+    /** {@snippet lang=c : int32_t lora4j_train_step(struct llama_context * ctx, const llama_token * tokens, const llama_token * labels, int32_t n_tokens, _Bool train, double * loss, int32_t * n_counted) } */
+    public static int lora4j_train_step(MemorySegment ctx, MemorySegment tokens, MemorySegment labels, int n_tokens, boolean train, MemorySegment loss, MemorySegment n_counted) {
+        var mh$ = lora4j_train_step.HANDLE;
+        try {
+            return (int) mh$.invokeExact(ctx, tokens, labels, n_tokens, train, loss, n_counted);
+        } catch (Error | RuntimeException ex) {
+            throw ex;
+        } catch (Throwable ex$) {
+            throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class lora4j_train_steps_done {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(CTypes.C_LONG, CTypes.C_POINTER);
+
+        public static final MemorySegment ADDR = CTypes.findOrThrow("lora4j_train_steps_done");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /** Function descriptor for: {@snippet lang=c : int64_t lora4j_train_steps_done(struct llama_context * ctx) } */
+    public static FunctionDescriptor lora4j_train_steps_done$descriptor() {
+        return lora4j_train_steps_done.DESC;
+    }
+
+    /** Downcall method handle for: {@snippet lang=c : int64_t lora4j_train_steps_done(struct llama_context * ctx) } */
+    public static MethodHandle lora4j_train_steps_done$handle() {
+        return lora4j_train_steps_done.HANDLE;
+    }
+
+    /** Address for: {@snippet lang=c : int64_t lora4j_train_steps_done(struct llama_context * ctx) } */
+    public static MemorySegment lora4j_train_steps_done$address() {
+        return lora4j_train_steps_done.ADDR;
+    }
+
+    /** {@snippet lang=c : int64_t lora4j_train_steps_done(struct llama_context * ctx) } */
+    public static long lora4j_train_steps_done(MemorySegment ctx) {
+        var mh$ = lora4j_train_steps_done.HANDLE;
+        try {
+            return (long) mh$.invokeExact(ctx);
+        } catch (Error | RuntimeException ex) {
+            throw ex;
+        } catch (Throwable ex$) {
+            throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class lora4j_train_n_moments {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(CTypes.C_INT, CTypes.C_POINTER);
+
+        public static final MemorySegment ADDR = CTypes.findOrThrow("lora4j_train_n_moments");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /** Function descriptor for: {@snippet lang=c : int32_t lora4j_train_n_moments(struct llama_context * ctx) } */
+    public static FunctionDescriptor lora4j_train_n_moments$descriptor() {
+        return lora4j_train_n_moments.DESC;
+    }
+
+    /** Downcall method handle for: {@snippet lang=c : int32_t lora4j_train_n_moments(struct llama_context * ctx) } */
+    public static MethodHandle lora4j_train_n_moments$handle() {
+        return lora4j_train_n_moments.HANDLE;
+    }
+
+    /** Address for: {@snippet lang=c : int32_t lora4j_train_n_moments(struct llama_context * ctx) } */
+    public static MemorySegment lora4j_train_n_moments$address() {
+        return lora4j_train_n_moments.ADDR;
+    }
+
+    /** {@snippet lang=c : int32_t lora4j_train_n_moments(struct llama_context * ctx) } */
+    public static int lora4j_train_n_moments(MemorySegment ctx) {
+        var mh$ = lora4j_train_n_moments.HANDLE;
+        try {
+            return (int) mh$.invokeExact(ctx);
+        } catch (Error | RuntimeException ex) {
+            throw ex;
+        } catch (Throwable ex$) {
+            throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class lora4j_train_moments {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(CTypes.C_INT, CTypes.C_POINTER, CTypes.C_INT, CTypes.C_POINTER, CTypes.C_POINTER, CTypes.C_POINTER);
+
+        public static final MemorySegment ADDR = CTypes.findOrThrow("lora4j_train_moments");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /** Function descriptor for: {@snippet lang=c : int32_t lora4j_train_moments(struct llama_context * ctx, int32_t i, const char ** param_name, struct ggml_tensor ** m, struct ggml_tensor ** v) } */
+    public static FunctionDescriptor lora4j_train_moments$descriptor() {
+        return lora4j_train_moments.DESC;
+    }
+
+    /** Downcall method handle for: {@snippet lang=c : int32_t lora4j_train_moments(struct llama_context * ctx, int32_t i, const char ** param_name, struct ggml_tensor ** m, struct ggml_tensor ** v) } */
+    public static MethodHandle lora4j_train_moments$handle() {
+        return lora4j_train_moments.HANDLE;
+    }
+
+    /** Address for: {@snippet lang=c : int32_t lora4j_train_moments(struct llama_context * ctx, int32_t i, const char ** param_name, struct ggml_tensor ** m, struct ggml_tensor ** v) } */
+    public static MemorySegment lora4j_train_moments$address() {
+        return lora4j_train_moments.ADDR;
+    }
+
+    /** {@snippet lang=c : int32_t lora4j_train_moments(struct llama_context * ctx, int32_t i, const char ** param_name, struct ggml_tensor ** m, struct ggml_tensor ** v) } */
+    public static int lora4j_train_moments(MemorySegment ctx, int i, MemorySegment param_name, MemorySegment m, MemorySegment v) {
+        var mh$ = lora4j_train_moments.HANDLE;
+        try {
+            return (int) mh$.invokeExact(ctx, i, param_name, m, v);
+        } catch (Error | RuntimeException ex) {
+            throw ex;
+        } catch (Throwable ex$) {
+            throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class lora4j_train_restore {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(CTypes.C_INT, CTypes.C_POINTER, CTypes.C_LONG, CTypes.C_INT, CTypes.C_POINTER, CTypes.C_POINTER, CTypes.C_POINTER, CTypes.C_POINTER);
+
+        public static final MemorySegment ADDR = CTypes.findOrThrow("lora4j_train_restore");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /** Function descriptor for: {@snippet lang=c : int32_t lora4j_train_restore(struct llama_context * ctx, int64_t steps_done, int32_t n, const char *const * names, const float *const * m, const float *const * v, const int64_t * n_elements) } */
+    public static FunctionDescriptor lora4j_train_restore$descriptor() {
+        return lora4j_train_restore.DESC;
+    }
+
+    /** Downcall method handle for: {@snippet lang=c : int32_t lora4j_train_restore(struct llama_context * ctx, int64_t steps_done, int32_t n, const char *const * names, const float *const * m, const float *const * v, const int64_t * n_elements) } */
+    public static MethodHandle lora4j_train_restore$handle() {
+        return lora4j_train_restore.HANDLE;
+    }
+
+    /** Address for: {@snippet lang=c : int32_t lora4j_train_restore(struct llama_context * ctx, int64_t steps_done, int32_t n, const char *const * names, const float *const * m, const float *const * v, const int64_t * n_elements) } */
+    public static MemorySegment lora4j_train_restore$address() {
+        return lora4j_train_restore.ADDR;
+    }
+
+    /** {@snippet lang=c : int32_t lora4j_train_restore(struct llama_context * ctx, int64_t steps_done, int32_t n, const char *const * names, const float *const * m, const float *const * v, const int64_t * n_elements) } */
+    public static int lora4j_train_restore(MemorySegment ctx, long steps_done, int n, MemorySegment names, MemorySegment m, MemorySegment v, MemorySegment n_elements) {
+        var mh$ = lora4j_train_restore.HANDLE;
+        try {
+            return (int) mh$.invokeExact(ctx, steps_done, n, names, m, v, n_elements);
+        } catch (Error | RuntimeException ex) {
+            throw ex;
+        } catch (Throwable ex$) {
+            throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class lora4j_train_init_full {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(CTypes.C_INT, CTypes.C_POINTER, CTypes.C_INT, CTypes.C_INT, CTypes.C_INT, CTypes.C_POINTER);
+
+        public static final MemorySegment ADDR = CTypes.findOrThrow("lora4j_train_init_full");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /** Function descriptor for: {@snippet lang=c : int32_t lora4j_train_init_full(struct llama_context * ctx, int32_t n_tokens, int32_t grad_accum, int32_t optimizer, struct ggml_opt_optimizer_params * opt_params) } */
+    public static FunctionDescriptor lora4j_train_init_full$descriptor() {
+        return lora4j_train_init_full.DESC;
+    }
+
+    /** Downcall method handle for: {@snippet lang=c : int32_t lora4j_train_init_full(struct llama_context * ctx, int32_t n_tokens, int32_t grad_accum, int32_t optimizer, struct ggml_opt_optimizer_params * opt_params) } */
+    public static MethodHandle lora4j_train_init_full$handle() {
+        return lora4j_train_init_full.HANDLE;
+    }
+
+    /** Address for: {@snippet lang=c : int32_t lora4j_train_init_full(struct llama_context * ctx, int32_t n_tokens, int32_t grad_accum, int32_t optimizer, struct ggml_opt_optimizer_params * opt_params) } */
+    public static MemorySegment lora4j_train_init_full$address() {
+        return lora4j_train_init_full.ADDR;
+    }
+
+    /** {@snippet lang=c : int32_t lora4j_train_init_full(struct llama_context * ctx, int32_t n_tokens, int32_t grad_accum, int32_t optimizer, struct ggml_opt_optimizer_params * opt_params) } */
+    public static int lora4j_train_init_full(MemorySegment ctx, int n_tokens, int grad_accum, int optimizer, MemorySegment opt_params) {
+        var mh$ = lora4j_train_init_full.HANDLE;
+        try {
+            return (int) mh$.invokeExact(ctx, n_tokens, grad_accum, optimizer, opt_params);
+        } catch (Error | RuntimeException ex) {
+            throw ex;
+        } catch (Throwable ex$) {
+            throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class lora4j_model_tensor {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(CTypes.C_POINTER, CTypes.C_POINTER, CTypes.C_POINTER);
+
+        public static final MemorySegment ADDR = CTypes.findOrThrow("lora4j_model_tensor");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /** Function descriptor for: {@snippet lang=c : struct ggml_tensor * lora4j_model_tensor(const struct llama_model * model, const char * name) } */
+    public static FunctionDescriptor lora4j_model_tensor$descriptor() {
+        return lora4j_model_tensor.DESC;
+    }
+
+    /** Downcall method handle for: {@snippet lang=c : struct ggml_tensor * lora4j_model_tensor(const struct llama_model * model, const char * name) } */
+    public static MethodHandle lora4j_model_tensor$handle() {
+        return lora4j_model_tensor.HANDLE;
+    }
+
+    /** Address for: {@snippet lang=c : struct ggml_tensor * lora4j_model_tensor(const struct llama_model * model, const char * name) } */
+    public static MemorySegment lora4j_model_tensor$address() {
+        return lora4j_model_tensor.ADDR;
+    }
+
+    /** {@snippet lang=c : struct ggml_tensor * lora4j_model_tensor(const struct llama_model * model, const char * name) } */
+    public static MemorySegment lora4j_model_tensor(MemorySegment model, MemorySegment name) {
+        var mh$ = lora4j_model_tensor.HANDLE;
+        try {
+            return (MemorySegment) mh$.invokeExact(model, name);
+        } catch (Error | RuntimeException ex) {
+            throw ex;
+        } catch (Throwable ex$) {
+            throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class lora4j_train_free {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(CTypes.C_POINTER);
+
+        public static final MemorySegment ADDR = CTypes.findOrThrow("lora4j_train_free");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /** Function descriptor for: {@snippet lang=c : void lora4j_train_free(struct llama_context * ctx) } */
+    public static FunctionDescriptor lora4j_train_free$descriptor() {
+        return lora4j_train_free.DESC;
+    }
+
+    /** Downcall method handle for: {@snippet lang=c : void lora4j_train_free(struct llama_context * ctx) } */
+    public static MethodHandle lora4j_train_free$handle() {
+        return lora4j_train_free.HANDLE;
+    }
+
+    /** Address for: {@snippet lang=c : void lora4j_train_free(struct llama_context * ctx) } */
+    public static MemorySegment lora4j_train_free$address() {
+        return lora4j_train_free.ADDR;
+    }
+
+    /** {@snippet lang=c : void lora4j_train_free(struct llama_context * ctx) } */
+    public static void lora4j_train_free(MemorySegment ctx) {
+        var mh$ = lora4j_train_free.HANDLE;
+        try {
+            mh$.invokeExact(ctx);
+        } catch (Error | RuntimeException ex) {
+            throw ex;
+        } catch (Throwable ex$) {
+            throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class lora4j_lora_merger_new {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(CTypes.C_POINTER, CTypes.C_INT);
+
+        public static final MemorySegment ADDR = CTypes.findOrThrow("lora4j_lora_merger_new");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /** Function descriptor for: {@snippet lang=c : struct lora4j_lora_merger * lora4j_lora_merger_new(int32_t n_threads) } */
+    public static FunctionDescriptor lora4j_lora_merger_new$descriptor() {
+        return lora4j_lora_merger_new.DESC;
+    }
+
+    /** Downcall method handle for: {@snippet lang=c : struct lora4j_lora_merger * lora4j_lora_merger_new(int32_t n_threads) } */
+    public static MethodHandle lora4j_lora_merger_new$handle() {
+        return lora4j_lora_merger_new.HANDLE;
+    }
+
+    /** Address for: {@snippet lang=c : struct lora4j_lora_merger * lora4j_lora_merger_new(int32_t n_threads) } */
+    public static MemorySegment lora4j_lora_merger_new$address() {
+        return lora4j_lora_merger_new.ADDR;
+    }
+
+    /** {@snippet lang=c : struct lora4j_lora_merger * lora4j_lora_merger_new(int32_t n_threads) } */
+    public static MemorySegment lora4j_lora_merger_new(int n_threads) {
+        var mh$ = lora4j_lora_merger_new.HANDLE;
+        try {
+            return (MemorySegment) mh$.invokeExact(n_threads);
+        } catch (Error | RuntimeException ex) {
+            throw ex;
+        } catch (Throwable ex$) {
+            throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class lora4j_lora_merger_free {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(CTypes.C_POINTER);
+
+        public static final MemorySegment ADDR = CTypes.findOrThrow("lora4j_lora_merger_free");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /** Function descriptor for: {@snippet lang=c : void lora4j_lora_merger_free(struct lora4j_lora_merger * merger) } */
+    public static FunctionDescriptor lora4j_lora_merger_free$descriptor() {
+        return lora4j_lora_merger_free.DESC;
+    }
+
+    /** Downcall method handle for: {@snippet lang=c : void lora4j_lora_merger_free(struct lora4j_lora_merger * merger) } */
+    public static MethodHandle lora4j_lora_merger_free$handle() {
+        return lora4j_lora_merger_free.HANDLE;
+    }
+
+    /** Address for: {@snippet lang=c : void lora4j_lora_merger_free(struct lora4j_lora_merger * merger) } */
+    public static MemorySegment lora4j_lora_merger_free$address() {
+        return lora4j_lora_merger_free.ADDR;
+    }
+
+    /** {@snippet lang=c : void lora4j_lora_merger_free(struct lora4j_lora_merger * merger) } */
+    public static void lora4j_lora_merger_free(MemorySegment merger) {
+        var mh$ = lora4j_lora_merger_free.HANDLE;
+        try {
+            mh$.invokeExact(merger);
+        } catch (Error | RuntimeException ex) {
+            throw ex;
+        } catch (Throwable ex$) {
+            throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class lora4j_lora_merge_tensor {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(CTypes.C_INT, CTypes.C_POINTER, CTypes.C_INT, CTypes.C_POINTER, CTypes.C_LONG, CTypes.C_LONG, CTypes.C_INT, CTypes.C_POINTER, CTypes.C_INT, CTypes.C_POINTER, CTypes.C_POINTER, CTypes.C_POINTER, CTypes.C_POINTER, CTypes.C_POINTER, CTypes.C_POINTER, CTypes.C_POINTER, CTypes.C_BOOL, CTypes.C_POINTER);
+
+        public static final MemorySegment ADDR = CTypes.findOrThrow("lora4j_lora_merge_tensor");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /** Function descriptor for: {@snippet lang=c : int32_t lora4j_lora_merge_tensor(struct lora4j_lora_merger * merger, int32_t base_type, const void * base_data, int64_t ne0, int64_t ne1, int32_t out_type, void * out_data, int32_t n_adapters, const void *const * a_data, const int32_t * a_types, const int64_t * a_ne, const void *const * b_data, const int32_t * b_types, const int64_t * b_ne, const float * scales, _Bool token_embd, double * stats) } */
+    public static FunctionDescriptor lora4j_lora_merge_tensor$descriptor() {
+        return lora4j_lora_merge_tensor.DESC;
+    }
+
+    /** Downcall method handle for: {@snippet lang=c : int32_t lora4j_lora_merge_tensor(struct lora4j_lora_merger * merger, int32_t base_type, const void * base_data, int64_t ne0, int64_t ne1, int32_t out_type, void * out_data, int32_t n_adapters, const void *const * a_data, const int32_t * a_types, const int64_t * a_ne, const void *const * b_data, const int32_t * b_types, const int64_t * b_ne, const float * scales, _Bool token_embd, double * stats) } */
+    public static MethodHandle lora4j_lora_merge_tensor$handle() {
+        return lora4j_lora_merge_tensor.HANDLE;
+    }
+
+    /** Address for: {@snippet lang=c : int32_t lora4j_lora_merge_tensor(struct lora4j_lora_merger * merger, int32_t base_type, const void * base_data, int64_t ne0, int64_t ne1, int32_t out_type, void * out_data, int32_t n_adapters, const void *const * a_data, const int32_t * a_types, const int64_t * a_ne, const void *const * b_data, const int32_t * b_types, const int64_t * b_ne, const float * scales, _Bool token_embd, double * stats) } */
+    public static MemorySegment lora4j_lora_merge_tensor$address() {
+        return lora4j_lora_merge_tensor.ADDR;
+    }
+
+    /** {@snippet lang=c : int32_t lora4j_lora_merge_tensor(struct lora4j_lora_merger * merger, int32_t base_type, const void * base_data, int64_t ne0, int64_t ne1, int32_t out_type, void * out_data, int32_t n_adapters, const void *const * a_data, const int32_t * a_types, const int64_t * a_ne, const void *const * b_data, const int32_t * b_types, const int64_t * b_ne, const float * scales, _Bool token_embd, double * stats) } */
+    public static int lora4j_lora_merge_tensor(MemorySegment merger, int base_type, MemorySegment base_data, long ne0, long ne1, int out_type, MemorySegment out_data, int n_adapters, MemorySegment a_data, MemorySegment a_types, MemorySegment a_ne, MemorySegment b_data, MemorySegment b_types, MemorySegment b_ne, MemorySegment scales, boolean token_embd, MemorySegment stats) {
+        var mh$ = lora4j_lora_merge_tensor.HANDLE;
+        try {
+            return (int) mh$.invokeExact(merger, base_type, base_data, ne0, ne1, out_type, out_data, n_adapters, a_data, a_types, a_ne, b_data, b_types, b_ne, scales, token_embd, stats);
+        } catch (Error | RuntimeException ex) {
+            throw ex;
+        } catch (Throwable ex$) {
+            throw new AssertionError("should not reach here", ex$);
+        }
+    }
 }

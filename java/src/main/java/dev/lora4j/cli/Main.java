@@ -13,7 +13,7 @@ import picocli.CommandLine.Command;
 /** The {@code lora4j} command line: one subcommand per job. Results go to stdout, logs and progress to stderr. */
 @Command(name = "lora4j", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Java bindings to llama.cpp: inference, GGUF tools, LoRA adapters.",
-        subcommands = {GenerateCommand.class, InspectCommand.class, QuantizeCommand.class, BuildModelCommand.class,
+        subcommands = {GenerateCommand.class, InspectCommand.class, QuantizeCommand.class, BuildModelCommand.class, TrainCommand.class, MergeCommand.class,
                 DemoCommand.class, CommandLine.HelpCommand.class})
 public final class Main {
     public static void main(String[] args) {

@@ -1,0 +1,244 @@
+package dev.lora4j.cli;
+
+import dev.lora4j.Model;
+import dev.lora4j.ModelParams;
+import dev.lora4j.gguf.GgmlType;
+import dev.lora4j.train.DataFormat;
+import dev.lora4j.train.DataOptions;
+import dev.lora4j.train.LossLog;
+import dev.lora4j.train.LossPlot;
+import dev.lora4j.train.LoraConfig;
+import dev.lora4j.train.LoraTrainer;
+import dev.lora4j.train.TrainConfig;
+import dev.lora4j.train.TrainListener;
+import dev.lora4j.train.TrainResult;
+import dev.lora4j.train.TrainingData;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import me.tongfei.progressbar.ConsoleProgressBarConsumer;
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
+import me.tongfei.progressbar.ProgressBarStyle;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/** {@code lora4j train}: LoRA fine-tuning of a (quantised) GGUF base with ggml-opt, PEFT's option names. */
+@Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Train a LoRA adapter on a frozen GGUF base (Q8_0, Q4_0, Q4_K, F16, F32) with ggml-opt.",
+                "Writes the adapter (GGUF, loadable by llama.cpp), and in --output-dir the loss CSV, a PNG plot and checkpoints.",
+                "Ctrl-C writes a checkpoint first; --resume continues from the newest one."})
+final class TrainCommand implements Callable<Integer> {
+    @Mixin
+    CommonOptions common;
+
+    @Option(names = "--base", required = true, description = "Base model (GGUF).")
+    Path base;
+
+    @Option(names = "--data", required = true, description = "Training data: .txt, or JSONL (text field, prompt/completion, or chat messages).")
+    Path data;
+
+    @Option(names = "--format", defaultValue = "auto", description = "auto, text, jsonl_text, prompt_completion or chat (default: ${DEFAULT-VALUE}).")
+    String format;
+
+    @Option(names = "--field", description = "JSONL field holding the text (e.g. quote).")
+    String field;
+
+    @Option(names = "--template", description = "Format each JSONL object, e.g. \"{quote} — {author}\".")
+    String template;
+
+    @Option(names = "--chat-template", description = "Chat template for chat data (default: the model's).")
+    String chatTemplate;
+
+    @Option(names = "--validation-data", description = "Validation file (else --validation-split of the data).")
+    Path validationData;
+
+    @Option(names = "--validation-split", defaultValue = "0.1", description = "Share of documents held out (default: ${DEFAULT-VALUE}).")
+    double validationSplit;
+
+    @Option(names = "--target-modules", split = ",", defaultValue = "q,v", description = "q,k,v,o,gate,up,down or all-linear (default: ${DEFAULT-VALUE}).")
+    List<String> targetModules;
+
+    @Option(names = {"-r", "--r"}, defaultValue = "8", description = "LoRA rank (default: ${DEFAULT-VALUE}).")
+    int r;
+
+    @Option(names = "--lora-alpha", defaultValue = "16", description = "LoRA alpha (default: ${DEFAULT-VALUE}).")
+    float alpha;
+
+    @Option(names = "--use-rslora", description = "Scale by alpha/sqrt(r) instead of alpha/r.")
+    boolean rsLora;
+
+    @Option(names = "--init-lora-weights", defaultValue = "kaiming", description = "kaiming or gaussian (default: ${DEFAULT-VALUE}).")
+    String init;
+
+    @Option(names = {"--learning-rate", "--lr"}, defaultValue = "1e-3", description = "Peak learning rate (default: ${DEFAULT-VALUE}).")
+    float learningRate;
+
+    @Option(names = "--lr-scheduler-type", defaultValue = "constant", description = "constant, cosine or linear (default: ${DEFAULT-VALUE}).")
+    String schedule;
+
+    @Option(names = "--warmup-steps", defaultValue = "0") int warmupSteps;
+
+    @Option(names = {"--epochs", "--num-train-epochs"}, defaultValue = "1") int epochs;
+
+    @Option(names = "--max-steps", defaultValue = "0", description = "Stop after this many optimizer steps (0 = no limit).")
+    int maxSteps;
+
+    @Option(names = {"--max-seq-length", "--ctx"}, defaultValue = "128", description = "Tokens per sample (default: ${DEFAULT-VALUE}).")
+    int contextLength;
+
+    @Option(names = "--no-packing", description = "One document per sample (padded), instead of packing documents together.")
+    boolean noPacking;
+
+    @Option(names = {"--per-device-train-batch-size", "--batch-size"}, defaultValue = "1") int batchSize;
+
+    @Option(names = "--gradient-accumulation-steps", defaultValue = "1") int gradientAccumulation;
+
+    @Option(names = "--optim", defaultValue = "adamw", description = "adamw or sgd (ggml-opt's; default: ${DEFAULT-VALUE}).")
+    String optimizer;
+
+    @Option(names = "--weight-decay", defaultValue = "0") float weightDecay;
+
+    @Option(names = "--loraplus-lr-ratio", defaultValue = "1", description = "LoRA+: learning rate of B / of A (default: ${DEFAULT-VALUE} = off).")
+    float loraPlusRatio;
+
+    @Option(names = "--eval-steps", defaultValue = "0", description = "Evaluate every N steps (0 = each epoch).")
+    int evalSteps;
+
+    @Option(names = "--early-stopping-patience", defaultValue = "0", description = "Evaluations without improvement before stopping (0 = off).")
+    int patience;
+
+    @Option(names = "--save-steps", defaultValue = "0", description = "Checkpoint every N steps (0 = only at the end or on Ctrl-C).")
+    int saveSteps;
+
+    @Option(names = "--output-dir", description = "Checkpoints, loss.csv and loss.png (default: <out>.train/).")
+    Path outputDir;
+
+    @Option(names = "--resume", description = "Continue from the newest checkpoint in --output-dir.")
+    boolean resume;
+
+    @Option(names = {"-o", "--out"}, required = true, description = "The trained adapter (GGUF).")
+    Path out;
+
+    @Option(names = "--out-type", defaultValue = "f32", description = "f32, f16 or bf16 (default: ${DEFAULT-VALUE}).")
+    String outType;
+
+    @Option(names = "--seed", defaultValue = "42") long seed;
+
+    @Override
+    public Integer call() throws IOException, InterruptedException {
+        common.apply();
+        PrintStream stdout = new PrintStream(System.out, true, StandardCharsets.UTF_8);
+        Path dir = outputDir != null ? outputDir : out.resolveSibling(out.getFileName() + ".train");
+        Files.createDirectories(dir);
+        TrainConfig cfg = TrainConfig.builder().learningRate(learningRate).warmupSteps(warmupSteps)
+                .schedule(TrainConfig.Schedule.valueOf(schedule.toUpperCase(Locale.ROOT))).epochs(epochs).maxSteps(maxSteps)
+                .contextLength(contextLength).batchSize(batchSize).gradientAccumulation(gradientAccumulation)
+                .optimizer(TrainConfig.Optimizer.valueOf(optimizer.toUpperCase(Locale.ROOT))).weightDecay(weightDecay)
+                .loraPlusRatio(loraPlusRatio).evalSteps(evalSteps).earlyStoppingPatience(patience).checkpointSteps(saveSteps)
+                .checkpointDir(dir).threads(common.threads).seed(seed).build();
+        LoraConfig lora = new LoraConfig(r, alpha, targetModules, rsLora, LoraConfig.Init.valueOf(init.toUpperCase(Locale.ROOT)), seed);
+        GgmlType type = switch (outType.toLowerCase(Locale.ROOT)) {
+            case "f32" -> GgmlType.F32;
+            case "f16" -> GgmlType.F16;
+            case "bf16" -> GgmlType.BF16;
+            default -> throw new IllegalArgumentException("--out-type must be f32, f16 or bf16, got " + outType);
+        };
+
+        TrainingData td;
+        try (Model vocab = Model.load(base, ModelParams.defaults().withVocabOnly(true))) {
+            DataOptions o = DataOptions.defaults().withFormat(DataFormat.valueOf(format.toUpperCase(Locale.ROOT))).withField(field)
+                    .withTemplate(template).withChatTemplate(chatTemplate).withContextLength(contextLength).withPacking(!noPacking)
+                    .withValidationFraction(validationData != null ? 0 : validationSplit).withValidationFile(validationData).withSeed(seed);
+            td = TrainingData.load(data, o, vocab);
+        }
+        System.err.println("data: " + td.stats().summary());
+        td.stats().notes().forEach(n -> System.err.println("data: " + n));
+
+        LoraTrainer trainer;
+        Path csv = dir.resolve("loss.csv");
+        LossLog log;
+        if (resume) {
+            Path ckpt = LoraTrainer.latestCheckpoint(dir).orElseThrow(() -> new IllegalArgumentException(
+                    "--resume: no checkpoint-*.gguf in " + dir));
+            System.err.println("resuming from " + ckpt);
+            trainer = LoraTrainer.resume(ckpt, base, cfg);
+            log = Files.exists(csv) ? LossLog.resume(csv, trainer.stepsDone()) : LossLog.create(csv);
+        } else {
+            trainer = LoraTrainer.create(base, lora, cfg);
+            log = LossLog.create(csv);
+        }
+        CountDownLatch finished = new CountDownLatch(1);
+        Thread hook = new Thread(() -> {
+            System.err.println("\ninterrupted: finishing the current step and writing a checkpoint ...");
+            trainer.requestStop();
+            try {
+                finished.await(120, TimeUnit.SECONDS);
+            } catch (InterruptedException ignored) {
+                Thread.currentThread().interrupt();
+            }
+        }, "lora4j-train-stop");
+        Runtime.getRuntime().addShutdownHook(hook);
+        try {
+            return run(trainer, log, td, lora, type, dir, csv, stdout);
+        } finally {
+            // after the summary: a Ctrl-C hook waits for this, and the JVM exits when the hook returns
+            finished.countDown();
+            try {
+                Runtime.getRuntime().removeShutdownHook(hook);
+            } catch (IllegalStateException shuttingDown) {
+                // the hook is running
+            }
+        }
+    }
+
+    private int run(LoraTrainer trainer, LossLog log, TrainingData td, LoraConfig lora, GgmlType type, Path dir, Path csv,
+                    PrintStream stdout) throws IOException {
+        TrainResult result;
+        Path png = dir.resolve("loss.png");
+        try (trainer; log; ProgressBar bar = new ProgressBarBuilder().setTaskName("train").setStyle(ProgressBarStyle.ASCII)
+                .setConsumer(new ConsoleProgressBarConsumer(System.err)).setInitialMax(trainer.plannedSteps(td.train().size()))
+                .setUpdateIntervalMillis(500).startsFrom(trainer.stepsDone(), java.time.Duration.ZERO).build()) {
+            System.err.printf(Locale.ROOT, "training %,d LoRA parameters (r=%d, %s) on %s: %d samples of %d tokens, %d for validation%n",
+                    trainer.trainableParameters(), lora.r(), targetModules, base.getFileName(), td.train().size(), contextLength,
+                    td.validation().size());
+            result = trainer.train(td, new TrainListener() {
+                @Override
+                public void onStep(Progress p) {
+                    bar.stepTo(p.step());
+                    bar.setExtraMessage(String.format(Locale.ROOT, "loss %.4f lr %.2e %.0f tok/s", p.trainLoss(), p.learningRate(), p.tokensPerSecond()));
+                    log.append(new LossLog.Row(p.step(), p.epoch(), p.tokens(), p.trainLoss(), null, p.learningRate(), p.tokensPerSecond(), p.elapsedSeconds()));
+                }
+
+                @Override
+                public void onEvaluation(Progress p, double validationLoss) {
+                    log.append(new LossLog.Row(p.step(), p.epoch(), p.tokens(), p.trainLoss(), validationLoss, p.learningRate(), p.tokensPerSecond(), p.elapsedSeconds()));
+                    LossPlot.write(log.rows(), png, "LoRA training: " + base.getFileName());
+                }
+            });
+            trainer.saveAdapter(out, type);
+            LossPlot.write(log.rows(), png, "LoRA training: " + base.getFileName());
+        }
+        stdout.printf(Locale.ROOT, "%nadapter: %s (%,d bytes, %s)%n", out, Files.size(out), type);
+        stdout.printf(Locale.ROOT, "trainable parameters: %,d (%.3f%% of %,d)%n", result.trainableParameters(), result.trainablePercent(), result.modelParameters());
+        stdout.printf(Locale.ROOT, "steps: %d (%.2f epochs), stopped: %s%n", result.steps(), result.epochs(), result.stopReason());
+        stdout.printf(Locale.ROOT, "train loss: %.4f -> %.4f%n", result.firstTrainLoss(), result.lastTrainLoss());
+        if (!Double.isNaN(result.initialValidationLoss())) {
+            stdout.printf(Locale.ROOT, "validation loss: %.4f -> %.4f (best %.4f, %.1f%% lower)%n", result.initialValidationLoss(),
+                    result.finalValidationLoss(), result.bestValidationLoss(),
+                    100 * (1 - result.finalValidationLoss() / result.initialValidationLoss()));
+        }
+        stdout.printf(Locale.ROOT, "time: %.1f s, %.0f tokens/s, peak RSS %.1f MiB%n", result.seconds(), result.tokensPerSecond(),
+                result.peakRssBytes() / 1048576.0);
+        stdout.printf(Locale.ROOT, "loss log: %s, plot: %s%n", csv, png);
+        return result.stopReason() == TrainResult.StopReason.STOP_REQUESTED ? 130 : 0;
+    }
+}

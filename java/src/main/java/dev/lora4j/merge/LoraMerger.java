@@ -1,0 +1,345 @@
+package dev.lora4j.merge;
+
+import dev.lora4j.LoraAdapterInfo;
+import dev.lora4j.gguf.GgmlType;
+import dev.lora4j.gguf.GgufFile;
+import dev.lora4j.gguf.GgufTensorInfo;
+import dev.lora4j.gguf.GgufValue;
+import dev.lora4j.gguf.GgufValueType;
+import dev.lora4j.gguf.GgufWriter;
+import dev.lora4j.gguf.ProgressListener;
+import dev.lora4j.internal.Llama;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.EnumSet;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.OptionalInt;
+import java.util.Set;
+import java.util.stream.Stream;
+
+/**
+ * Merges LoRA adapters into a base model and writes a new GGUF model: {@code W' = W + Σ scale·alpha/r·B·A} for
+ * every adapted tensor (PEFT's {@code merge_and_unload}, llama.cpp's {@code llama-export-lora}).
+ *
+ * <ul>
+ *   <li><b>Same numbers as llama-export-lora.</b> The base is dequantised with ggml's {@code to_float} and the
+ *       merge runs the graph export-lora builds, on ggml's CPU backend (see {@code lora4j_lora_merge_tensor}), so
+ *       the exact F32 merge is export-lora's bit for bit, and an F16 output equals export-lora's F16 tensors.</li>
+ *   <li><b>Output types.</b> {@link OutputType#KEEP} re-quantises each merged tensor to its base tensor's own type in
+ *       the same pass (export-lora always writes F16), with {@code ggml_quantize_chunk} as llama-quantize does; or
+ *       one fixed type. Tensors no adapter touches are copied byte for byte.</li>
+ *   <li><b>Several adapters</b>, each with its own scale, may target different subsets of tensors (export-lora
+ *       requires equal sets). Every adapter is read and checked against the base first
+ *       ({@link LoraAdapterInfo#checkFits}): a mismatch is an {@link dev.lora4j.AdapterMismatchException} naming the
+ *       tensor, before anything is written.</li>
+ *   <li><b>Metadata</b>: every base key in its order; {@code general.file_type} set to what most weights now are
+ *       (unchanged with KEEP); and a record of the merge: {@code lora4j.merge.adapters} (file names),
+ *       {@code lora4j.merge.scales} (user scales), {@code lora4j.merge.type}. Merging into an already merged model
+ *       appends to the adapter and scale lists.</li>
+ *   <li><b>Streaming and atomic.</b> Each merged tensor is computed while the file is written, so memory is that of the
+ *       largest merged tensor (two F32 copies in ggml's compute buffer and one in the output type), whatever the model
+ *       size (the base and the adapters are memory-mapped, and mapped pages are released after use): models larger
+ *       than RAM merge. All parallel work (dequantisation, the graph, re-quantisation, error sums) runs on ggml's
+ *       CPU threads ({@link MergeOptions#threads()}). The output is written to {@code .<name>.tmp-<hex>}
+ *       beside it and renamed onto it at the end, so an interrupted merge (even {@code kill -9}) never leaves a
+ *       partial file at the output path. A killed run leaves its temporary file behind; the merger does not delete
+ *       such files (another merge may be writing one), it logs a warning naming any it finds.</li>
+ *   <li>It never merges in place: an output path that is the base or one of the adapters is refused.</li>
+ * </ul>
+ *
+ * <p>The returned {@link MergeReport} has the error of every merged tensor against the exact F32 merge.
+ */
+public final class LoraMerger {
+    private static final System.Logger LOG = System.getLogger(LoraMerger.class.getName());
+
+    /** Metadata keys of the merge record. */
+    public static final String KEY_ADAPTERS = "lora4j.merge.adapters";
+    public static final String KEY_SCALES = "lora4j.merge.scales";
+    public static final String KEY_TYPE = "lora4j.merge.type";
+
+    /** Types ggml_quantize_chunk writes without an importance matrix (plus F32/F16/BF16). */
+    private static final Set<GgmlType> WRITABLE = EnumSet.of(GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q4_0,
+            GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q8_0, GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K,
+            GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.IQ3_XXS, GgmlType.IQ3_S, GgmlType.IQ2_S, GgmlType.IQ1_M,
+            GgmlType.IQ4_NL, GgmlType.IQ4_XS, GgmlType.TQ1_0, GgmlType.TQ2_0, GgmlType.MXFP4, GgmlType.NVFP4,
+            GgmlType.Q1_0, GgmlType.Q2_0);
+    /** ggml_quantize_requires_imatrix. */
+    private static final Set<GgmlType> NEEDS_IMATRIX = EnumSet.of(GgmlType.IQ2_XXS, GgmlType.IQ2_XS, GgmlType.IQ1_S);
+
+    private LoraMerger() {
+    }
+
+    /** Whether merged tensors can be written in {@code type}. */
+    public static boolean canWrite(GgmlType type) {
+        return WRITABLE.contains(type);
+    }
+
+    static String whyNotWritable(GgmlType type) {
+        return NEEDS_IMATRIX.contains(type) ? "ggml quantises only with an importance matrix"
+                : "ggml cannot quantise to it";
+    }
+
+    /** {@link #merge(Path, MergeOptions, Path, ProgressListener)} without progress. */
+    public static MergeReport merge(Path base, MergeOptions options, Path out) {
+        return merge(base, options, out, ProgressListener.NONE);
+    }
+
+    /** PEFT's name: merges one adapter at scale 1 into {@code base}, keeping each tensor's type, and writes {@code out}. */
+    public static MergeReport mergeAndUnload(Path base, Path adapter, Path out) {
+        return merge(base, MergeOptions.of(adapter), out, ProgressListener.NONE);
+    }
+
+    /**
+     * Merges {@code options.adapters()} into {@code base} and writes the merged model to {@code out} (atomically).
+     *
+     * @param progress bytes of tensor data written, of the total
+     * @throws dev.lora4j.AdapterMismatchException when an adapter does not fit the base (nothing is written)
+     * @throws dev.lora4j.gguf.GgufFormatException when an input is not valid GGUF
+     * @throws IllegalArgumentException            for an output that is an input, or a type that cannot be written
+     * @throws UncheckedIOException                on I/O errors (the output path is then left as it was)
+     */
+    public static MergeReport merge(Path base, MergeOptions options, Path out, ProgressListener progress) {
+        long t0 = System.nanoTime();
+        requireFile(base, "base model");
+        for (MergeOptions.Adapter a : options.adapters()) {
+            requireFile(a.path(), "adapter");
+        }
+        refuseSame(out, base, "the base model");
+        for (MergeOptions.Adapter a : options.adapters()) {
+            refuseSame(out, a.path(), "an adapter");
+        }
+        warnStaleTemps(out);
+        Llama.init();
+        List<GgufFile> open = new ArrayList<>();
+        try {
+            GgufFile bf = GgufFile.open(base);
+            open.add(bf);
+            if (bf.getLong("split.count", 1) > 1) {
+                throw new IllegalArgumentException(base + " is one part of a split model; merge the joined model (llama-gguf-split --merge)");
+            }
+            // 1. read and check every adapter before anything is written
+            Map<String, List<MergeEngine.Contribution>> byTarget = new HashMap<>();
+            for (MergeOptions.Adapter a : options.adapters()) {
+                GgufFile af = GgufFile.open(a.path());
+                open.add(af);
+                LoraAdapterInfo info = LoraAdapterInfo.read(af);
+                info.checkFits(bf);
+                for (LoraAdapterInfo.Pair p : info.pairs().values()) {
+                    byTarget.computeIfAbsent(p.target(), k -> new ArrayList<>()).add(MergeEngine.Contribution.of(af, info, p, a.scale()));
+                }
+            }
+            // 2. the plan: which tensors merge, in which type
+            List<MergeEngine.Plan> plans = new ArrayList<>();
+            Map<String, MergeEngine.Plan> planOf = new HashMap<>();
+            for (GgufTensorInfo t : bf.tensors()) {
+                List<MergeEngine.Contribution> cs = byTarget.get(t.name());
+                if (cs == null) {
+                    continue;
+                }
+                if (!GgmlKernels.canDequantize(t.type())) {
+                    throw new IllegalArgumentException("tensor '" + t.name() + "' is " + t.type() + ", which ggml cannot dequantise");
+                }
+                GgmlType outType = options.outputType().resolve(t.name(), t.type(), t.ne(0));
+                MergeEngine.Plan p = new MergeEngine.Plan(t, outType, List.copyOf(cs));
+                plans.add(p);
+                planOf.put(t.name(), p);
+            }
+            // 3. metadata and tensors
+            GgufWriter w = new GgufWriter().version(bf.version());
+            putMetadata(w, bf, options, planOf);
+            int threads = options.effectiveThreads();
+            List<MergeEngine.Result> results = new ArrayList<>();
+            try (MergeEngine engine = new MergeEngine(plans, threads, options.measureErrors())) {
+                for (GgufTensorInfo t : bf.tensors()) {
+                    MergeEngine.Plan p = planOf.get(t.name());
+                    if (p == null) {
+                        w.addTensor(t.name(), t.type(), t.shape(), (GgufWriter.TensorData) ch -> copy(bf.tensorData(t.name()), ch));
+                    } else {
+                        w.addTensor(t.name(), p.outType(), t.shape(), (GgufWriter.TensorData) ch -> results.add(engine.mergeAndWrite(bf, p, ch)));
+                    }
+                }
+                w.write(out, progress);
+            }
+            return report(base, out, options, bf.tensors().size(), results, t0);
+        } finally {
+            for (GgufFile f : open) {
+                f.close();
+            }
+        }
+    }
+
+    private static MergeReport report(Path base, Path out, MergeOptions options, int nTensors, List<MergeEngine.Result> results, long t0) {
+        double se = 0, sw = 0, sd = 0, sb = 0, maxe = 0;
+        List<MergeReport.TensorReport> rows = new ArrayList<>();
+        for (MergeEngine.Result r : results) {
+            rows.add(r.report());
+            se += r.sqError();
+            sw += r.sqMerged();
+            sd += r.sqDelta();
+            sb += r.sqBase();
+            maxe = Math.max(maxe, r.report().maxAbsError());
+        }
+        boolean m = options.measureErrors();
+        long size;
+        try {
+            size = Files.size(out);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        List<String> names = options.adapters().stream().map(a -> a.path().toString()).toList();
+        return new MergeReport(base, out, names, options.outputType(), rows, results.size(), nTensors - results.size(), size,
+                (System.nanoTime() - t0) / 1e9, m ? (sw > 0 ? Math.sqrt(se / sw) : 0) : Double.NaN, m ? maxe : Double.NaN,
+                m ? (sb > 0 ? Math.sqrt(sd / sb) : 0) : Double.NaN);
+    }
+
+    private static void putMetadata(GgufWriter w, GgufFile bf, MergeOptions options, Map<String, MergeEngine.Plan> planOf) {
+        Map<String, GgufValue> md = bf.metadata();
+        OptionalInt fileType = options.outputType().isKeep() ? OptionalInt.empty() : dominantFileType(bf, planOf);
+        List<String> names = new ArrayList<>();
+        List<Float> scales = new ArrayList<>();
+        GgufValue prevNames = md.get(KEY_ADAPTERS);
+        GgufValue prevScales = md.get(KEY_SCALES);
+        if (prevNames != null && prevScales != null && prevNames.isArray() && prevNames.elementType() == GgufValueType.STRING
+                && prevScales.isArray() && prevScales.elementType() == GgufValueType.FLOAT32) {
+            names.addAll(prevNames.asStringList());
+            for (float f : prevScales.asFloatArray()) {
+                scales.add(f);
+            }
+        }
+        for (MergeOptions.Adapter a : options.adapters()) {
+            names.add(String.valueOf(a.path().getFileName()));
+            scales.add(a.scale());
+        }
+        boolean wroteFileType = false;
+        for (Map.Entry<String, GgufValue> e : md.entrySet()) {
+            String k = e.getKey();
+            if (k.startsWith("lora4j.merge.")) {
+                continue; // rewritten below
+            }
+            if (k.equals("general.file_type") && fileType.isPresent()) {
+                w.put(k, GgufValue.ofUint32(fileType.getAsInt()));
+                wroteFileType = true;
+            } else {
+                w.put(k, e.getValue());
+            }
+        }
+        if (!wroteFileType && fileType.isPresent()) {
+            w.put("general.file_type", GgufValue.ofUint32(fileType.getAsInt()));
+        }
+        float[] sc = new float[scales.size()];
+        for (int i = 0; i < sc.length; i++) {
+            sc[i] = scales.get(i);
+        }
+        w.put(KEY_ADAPTERS, GgufValue.ofStringArray(names));
+        w.put(KEY_SCALES, GgufValue.ofFloatArray(sc));
+        w.put(KEY_TYPE, GgufValue.ofString(options.outputType().toString()));
+    }
+
+    /** llama_ftype of the type that holds most weight elements (matrices) of the output, if it has one. */
+    static OptionalInt dominantFileType(GgufFile bf, Map<String, MergeEngine.Plan> planOf) {
+        Map<GgmlType, Long> count = new LinkedHashMap<>();
+        for (GgufTensorInfo t : bf.tensors()) {
+            if (t.nDims() < 2) {
+                continue;
+            }
+            MergeEngine.Plan p = planOf.get(t.name());
+            count.merge(p == null ? t.type() : p.outType(), t.elementCount(), Long::sum);
+        }
+        return count.entrySet().stream().max(Map.Entry.comparingByValue()).map(e -> fileTypeOf(e.getKey()))
+                .orElse(OptionalInt.empty());
+    }
+
+    /** The llama_ftype of a model mostly of {@code type} (K-quants as their _M mix), or empty. */
+    static OptionalInt fileTypeOf(GgmlType type) {
+        int id = switch (type) {
+            case F32 -> 0;
+            case F16 -> 1;
+            case Q4_0 -> 2;
+            case Q4_1 -> 3;
+            case Q8_0 -> 7;
+            case Q5_0 -> 8;
+            case Q5_1 -> 9;
+            case Q2_K -> 10;
+            case Q3_K -> 12;
+            case Q4_K -> 15;
+            case Q5_K -> 17;
+            case Q6_K -> 18;
+            case IQ2_XXS -> 19;
+            case IQ2_XS -> 20;
+            case IQ3_XXS -> 23;
+            case IQ1_S -> 24;
+            case IQ4_NL -> 25;
+            case IQ3_S -> 26;
+            case IQ2_S -> 28;
+            case IQ4_XS -> 30;
+            case IQ1_M -> 31;
+            case BF16 -> 32;
+            case TQ1_0 -> 36;
+            case TQ2_0 -> 37;
+            case MXFP4 -> 38;
+            case NVFP4 -> 39;
+            case Q1_0 -> 40;
+            case Q2_0 -> 41;
+            default -> -1;
+        };
+        return id < 0 ? OptionalInt.empty() : OptionalInt.of(id);
+    }
+
+    private static void copy(java.lang.foreign.MemorySegment seg, java.nio.channels.WritableByteChannel out) throws IOException {
+        final long chunk = 8L << 20;
+        long size = seg.byteSize();
+        for (long off = 0; off < size; off += chunk) {
+            java.nio.ByteBuffer b = seg.asSlice(off, Math.min(chunk, size - off)).asByteBuffer();
+            while (b.hasRemaining()) {
+                out.write(b);
+            }
+        }
+        MergeEngine.Madvise.dontNeed(seg);
+    }
+
+    private static void requireFile(Path p, String what) {
+        if (!Files.isRegularFile(p)) {
+            throw new UncheckedIOException("the " + what + " " + p + " does not exist or is not a file", new NoSuchFileException(p.toString()));
+        }
+    }
+
+    private static void refuseSame(Path out, Path input, String what) {
+        boolean same = out.toAbsolutePath().normalize().equals(input.toAbsolutePath().normalize());
+        if (!same && Files.exists(out)) {
+            try {
+                same = Files.isSameFile(out, input);
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }
+        if (same) {
+            throw new IllegalArgumentException("refusing to merge in place: the output " + out + " is " + what
+                    + " (" + input + "); write the merged model to another file");
+        }
+    }
+
+    private static void warnStaleTemps(Path out) {
+        Path abs = out.toAbsolutePath();
+        Path dir = abs.getParent();
+        if (dir == null || !Files.isDirectory(dir)) {
+            return;
+        }
+        String prefix = "." + abs.getFileName() + ".tmp-";
+        try (Stream<Path> s = Files.list(dir)) {
+            List<Path> stale = s.filter(p -> p.getFileName().toString().startsWith(prefix)).sorted().toList();
+            if (!stale.isEmpty()) {
+                LOG.log(System.Logger.Level.WARNING, "temporary files of interrupted writes of " + abs + " (safe to delete when no merge "
+                        + "to it is running): " + stale);
+            }
+        } catch (IOException e) {
+            // only a warning
+        }
+    }
+}

@@ -1,0 +1,141 @@
+package dev.lora4j.train;
+
+import static dev.lora4j.bindings.ggml_backend_h.ggml_backend_tensor_get;
+import static dev.lora4j.bindings.ggml_h.ggml_nbytes;
+
+import dev.lora4j.Lora4jException;
+import dev.lora4j.Model;
+import dev.lora4j.ModelParams;
+import dev.lora4j.bindings.lora4j_h;
+import dev.lora4j.gguf.GgmlType;
+import dev.lora4j.gguf.GgufFile;
+import dev.lora4j.gguf.GgufTensorInfo;
+import dev.lora4j.gguf.GgufValue;
+import dev.lora4j.gguf.GgufWriter;
+import dev.lora4j.internal.Internals;
+import dev.lora4j.internal.Llama;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+
+/**
+ * Full fine-tuning of an F32 model's own weights with ggml-opt — every F32 weight except {@code token_embd}
+ * (llama.cpp's rule) — for pre-training small models (the demo's base). LoRA training is {@link LoraTrainer}.
+ */
+public final class FullFineTuner implements AutoCloseable {
+    private final Path basePath;
+    private final TrainConfig config;
+    private final Model model;
+    private final TrainingSession session;
+    private long stepsDone;
+
+    public FullFineTuner(Path base, TrainConfig config) {
+        this.basePath = base;
+        this.config = config;
+        Llama.init();
+        try (GgufFile f = GgufFile.open(base)) {
+            long nonF32 = f.tensors().stream().filter(t -> t.nDims() == 2 && !t.name().equals("token_embd.weight") && t.type() != GgmlType.F32).count();
+            if (nonF32 > 0) {
+                throw new Lora4jException(base + ": full fine-tuning needs F32 weights (" + nonF32 + " weights are not F32); use LoRA for quantised bases");
+            }
+        }
+        this.model = Model.load(base, ModelParams.defaults().withExtraBufts(false));
+        try {
+            this.session = new TrainingSession(model, config);
+            session.init((ctx, opt) -> lora4j_h.lora4j_train_init_full(ctx, config.contextLength(), config.samplesPerStep(),
+                    config.optimizer().id, opt), "initialising full fine-tuning");
+        } catch (RuntimeException e) {
+            model.close();
+            throw e;
+        }
+    }
+
+    /** Trains over the samples for the configured epochs / max steps; {@code onStep} gets (step, loss). */
+    public double train(List<TrainingSample> samples, java.util.function.ObjLongConsumer<Double> onStep) {
+        long total = (long) Math.ceil((double) samples.size() / config.samplesPerStep()) * config.epochs();
+        if (config.maxSteps() > 0) {
+            total = Math.min(total, config.maxSteps());
+        }
+        double last = Double.NaN;
+        double sum = 0;
+        long counted = 0;
+        int inStep = 0;
+        for (int epoch = 0; epoch < config.epochs(); epoch++) {
+            List<TrainingSample> order = new ArrayList<>(samples);
+            Collections.shuffle(order, new Random(config.seed() * 31 + epoch));
+            for (TrainingSample s : order) {
+                if (config.maxSteps() > 0 && stepsDone >= config.maxSteps()) {
+                    return last;
+                }
+                if (inStep == 0) {
+                    session.setLearningRate(config.learningRateAt(stepsDone, total));
+                }
+                double[] lc = session.step(s, true);
+                sum += lc[0] * lc[1];
+                counted += (long) lc[1];
+                if (++inStep == config.samplesPerStep()) {
+                    stepsDone++;
+                    last = sum / counted;
+                    if (onStep != null) {
+                        onStep.accept(last, stepsDone);
+                    }
+                    sum = 0;
+                    counted = 0;
+                    inStep = 0;
+                }
+            }
+        }
+        return last;
+    }
+
+    public double evaluate(List<TrainingSample> samples) {
+        return session.evaluate(samples);
+    }
+
+    public long stepsDone() {
+        return stepsDone;
+    }
+
+    /** Writes the model with its trained weights (metadata and the other tensors as in the base file), atomically. */
+    public void save(Path out) {
+        MemorySegment mp = Internals.access().model(model);
+        try (GgufFile base = GgufFile.open(basePath); Arena arena = Arena.ofConfined()) {
+            GgufWriter w = new GgufWriter();
+            for (Map.Entry<String, GgufValue> e : base.metadata().entrySet()) {
+                w.put(e.getKey(), e.getValue());
+            }
+            for (GgufTensorInfo t : base.tensors()) {
+                if (t.type() == GgmlType.F32 && !t.name().equals("token_embd.weight")) {
+                    MemorySegment tensor = lora4j_h.lora4j_model_tensor(mp, arena.allocateFrom(t.name()));
+                    if (tensor.equals(MemorySegment.NULL)) {
+                        throw new Lora4jException("the loaded model has no tensor " + t.name() + ": " + Llama.reason());
+                    }
+                    long n = ggml_nbytes(tensor);
+                    if (n != t.byteSize()) {
+                        throw new Lora4jException(t.name() + ": " + n + " bytes loaded, " + t.byteSize() + " in the file");
+                    }
+                    MemorySegment buf = arena.allocate(n);
+                    ggml_backend_tensor_get(tensor, buf, 0, n);
+                    w.addTensor(t.name(), t.type(), t.shape(), buf);
+                } else {
+                    w.addTensor(t.name(), t.type(), t.shape(), base.tensorData(t.name()));
+                }
+            }
+            w.write(out);
+        }
+    }
+
+    @Override
+    public void close() {
+        try {
+            session.close();
+        } finally {
+            model.close();
+        }
+    }
+}

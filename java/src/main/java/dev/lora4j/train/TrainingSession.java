@@ -1,0 +1,133 @@
+package dev.lora4j.train;
+
+import dev.lora4j.Context;
+import dev.lora4j.ContextParams;
+import dev.lora4j.Model;
+import dev.lora4j.NativeException;
+import dev.lora4j.bindings.ggml_opt_optimizer_params;
+import dev.lora4j.bindings.lora4j_h;
+import dev.lora4j.gguf.GgmlType;
+import dev.lora4j.internal.Internals;
+import dev.lora4j.internal.Llama;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.function.Function;
+
+/**
+ * The native side of a training run, shared by {@link LoraTrainer} and {@link FullFineTuner}: a context made for
+ * training (sample-sized batch, F32 KV cache, no flash attention), ggml-opt's optimizer parameters (updated between
+ * steps for schedules) and one step on one sample through the shim.
+ */
+final class TrainingSession implements AutoCloseable {
+    private final Context context;
+    private final Arena arena = Arena.ofShared();
+    private final MemorySegment optParams;
+    private final TrainConfig config;
+    private boolean closed;
+
+    TrainingSession(Model model, TrainConfig config) {
+        this.config = config;
+        int n = config.contextLength();
+        this.context = model.newContext(ContextParams.defaults().withContextSize(n).withBatchSize(n).withUbatchSize(n)
+                .withThreads(config.threads()).withFlashAttention(ContextParams.FlashAttention.OFF).withKvCacheType(GgmlType.F32));
+        this.optParams = ggml_opt_optimizer_params.allocate(arena);
+        setLearningRate(config.learningRate());
+    }
+
+    Context context() {
+        return context;
+    }
+
+    /** Initialises ggml-opt on the context: {@code init} gets the context pointer and the optimizer parameters. */
+    void init(java.util.function.BiFunction<MemorySegment, MemorySegment, Integer> init, String what) {
+        withContext(ctx -> {
+            Llama.clearLastError();
+            check(init.apply(ctx, optParams), what);
+            return null;
+        });
+    }
+
+    <T> T withContext(Function<MemorySegment, T> f) {
+        MemorySegment ctx = Internals.access().enterContext(context);
+        try {
+            return f.apply(ctx);
+        } finally {
+            Internals.access().exitContext(context);
+        }
+    }
+
+    void setLearningRate(float lr) {
+        MemorySegment adamw = ggml_opt_optimizer_params.adamw(optParams);
+        ggml_opt_optimizer_params.adamw.alpha(adamw, lr);
+        ggml_opt_optimizer_params.adamw.beta1(adamw, config.beta1());
+        ggml_opt_optimizer_params.adamw.beta2(adamw, config.beta2());
+        ggml_opt_optimizer_params.adamw.eps(adamw, config.epsilon());
+        ggml_opt_optimizer_params.adamw.wd(adamw, config.weightDecay());
+        MemorySegment sgd = ggml_opt_optimizer_params.sgd(optParams);
+        ggml_opt_optimizer_params.sgd.alpha(sgd, lr);
+        ggml_opt_optimizer_params.sgd.wd(sgd, config.weightDecay());
+    }
+
+    void checkSample(TrainingSample s) {
+        if (s.tokens().length != config.contextLength() || s.labels().length != config.contextLength()) {
+            throw new IllegalArgumentException("every sample must have contextLength = " + config.contextLength() + " tokens, got "
+                    + s.tokens().length + " (prepare the data with the same context length)");
+        }
+    }
+
+    /** One sample: {loss per counted token, counted tokens}. */
+    double[] step(TrainingSample s, boolean train) {
+        checkSample(s);
+        return withContext(ctx -> {
+            try (Arena tmp = Arena.ofConfined()) {
+                MemorySegment tokens = tmp.allocateFrom(ValueLayout.JAVA_INT, s.tokens());
+                MemorySegment labels = tmp.allocateFrom(ValueLayout.JAVA_INT, s.labels());
+                MemorySegment loss = tmp.allocate(ValueLayout.JAVA_DOUBLE);
+                MemorySegment counted = tmp.allocate(ValueLayout.JAVA_INT);
+                Llama.clearLastError();
+                check(lora4j_h.lora4j_train_step(ctx, tokens, labels, s.tokens().length, train, loss, counted),
+                        train ? "training step" : "evaluation");
+                return new double[] {loss.get(ValueLayout.JAVA_DOUBLE, 0), counted.get(ValueLayout.JAVA_INT, 0)};
+            }
+        });
+    }
+
+    /** Mean loss per counted token over the samples (no training). */
+    double evaluate(java.util.List<TrainingSample> samples) {
+        double sum = 0;
+        long counted = 0;
+        for (TrainingSample s : samples) {
+            double[] lc = step(s, false);
+            sum += lc[0] * lc[1];
+            counted += (long) lc[1];
+        }
+        return counted == 0 ? Double.NaN : sum / counted;
+    }
+
+    static void check(int rc, String what) {
+        if (rc != 0) {
+            throw new NativeException(what + " failed: " + Llama.reason());
+        }
+    }
+
+    /** Forgets the training state and frees the context. Idempotent. */
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        try {
+            if (context.isOpen()) {
+                withContext(ctx -> {
+                    lora4j_h.lora4j_train_free(ctx);
+                    return null;
+                });
+            }
+            context.close();
+        } finally {
+            arena.close();
+        }
+    }
+}

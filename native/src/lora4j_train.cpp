@@ -1,0 +1,380 @@
+// lora4j shim, LoRA training — see include/lora4j.h. Every entry point catches every C++ exception.
+// Uses llama.cpp's internal headers (the patched source, native/patches): the adapter's tensors and the
+// training step llama_context::opt_step_lora4j.
+#include "lora4j.h"
+
+#include "ggml-backend.h"
+#include "llama-adapter.h"
+#include "llama-context.h"
+#include "llama-model.h"
+
+#include <algorithm>
+#include <cstring>
+#include <exception>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+// ggml-opt state accessors added by native/patches/0004-*.patch
+extern "C" {
+int64_t ggml_opt_lora4j_get_iter(ggml_opt_context_t opt_ctx);
+void    ggml_opt_lora4j_set_iter(ggml_opt_context_t opt_ctx, int64_t iter);
+int32_t ggml_opt_lora4j_n_momenta(ggml_opt_context_t opt_ctx);
+void    ggml_opt_lora4j_momenta(ggml_opt_context_t opt_ctx, int32_t i, struct ggml_tensor ** m, struct ggml_tensor ** v);
+
+// lora4j.cpp: this thread's last error
+void lora4j_internal_set_error(const char * msg);
+}
+
+namespace {
+
+void set_error(const std::string & msg) { lora4j_internal_set_error(msg.c_str()); }
+
+template <typename F, typename R>
+R guarded(R on_exception, F && f) {
+    lora4j_clear_error();
+    try {
+        return f();
+    } catch (const std::exception & e) {
+        set_error(e.what());
+    } catch (...) {
+        set_error("unknown C++ exception");
+    }
+    return on_exception;
+}
+
+struct pending_state {
+    int64_t steps_done = 0;
+    std::map<std::string, std::pair<std::vector<float>, std::vector<float>>> moments; // param name -> (m, v)
+};
+
+struct train_state {
+    int32_t n_tokens = 0;
+    std::unique_ptr<pending_state> pending;
+};
+
+std::mutex g_train_mutex;
+std::map<const llama_context *, train_state> g_train;
+
+train_state & state_of(const llama_context * ctx) {
+    std::lock_guard<std::mutex> lock(g_train_mutex);
+    auto it = g_train.find(ctx);
+    if (it == g_train.end()) {
+        throw std::runtime_error("training is not initialised on this context (lora4j_train_init)");
+    }
+    return it->second;
+}
+
+std::vector<std::string> sorted_names(const llama_adapter_lora * adapter) {
+    std::vector<std::string> out;
+    for (auto & kv : adapter->ab_map) {
+        out.push_back(kv.first);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+const char * MOMENT_PREFIX = "AdamW m for ";
+
+// ggml-opt names the moments "AdamW m for <param>" / "AdamW v for <param>"
+std::string param_name_of(const ggml_tensor * m) {
+    const size_t n = strlen(MOMENT_PREFIX);
+    return strncmp(m->name, MOMENT_PREFIX, n) == 0 ? std::string(m->name + n) : std::string(m->name);
+}
+
+template <typename F>
+void for_each_moment(ggml_opt_context_t opt, F && f) {
+    const int32_t n = ggml_opt_lora4j_n_momenta(opt);
+    for (int32_t i = 0; i < n; i++) {
+        ggml_tensor * m = nullptr;
+        ggml_tensor * v = nullptr;
+        ggml_opt_lora4j_momenta(opt, i, &m, &v);
+        if (m && v) {
+            f(m, v);
+        }
+    }
+}
+
+void apply_pending(ggml_opt_context_t opt, pending_state & p) {
+    size_t applied = 0;
+    for_each_moment(opt, [&](ggml_tensor * m, ggml_tensor * v) {
+        const std::string name = param_name_of(m);
+        auto it = p.moments.find(name);
+        if (it == p.moments.end()) {
+            throw std::runtime_error("the checkpoint has no optimizer state for parameter " + name);
+        }
+        const size_t bytes = ggml_nbytes(m);
+        if (it->second.first.size() * sizeof(float) != bytes || it->second.second.size() * sizeof(float) != bytes) {
+            throw std::runtime_error("the checkpoint's optimizer state for " + name + " has the wrong size");
+        }
+        ggml_backend_tensor_set(m, it->second.first.data(), 0, bytes);
+        ggml_backend_tensor_set(v, it->second.second.data(), 0, bytes);
+        applied++;
+    });
+    if (applied != p.moments.size()) {
+        throw std::runtime_error("the checkpoint has optimizer state for " + std::to_string(p.moments.size()) +
+                                 " parameters, the adapter being trained has " + std::to_string(applied));
+    }
+    ggml_opt_lora4j_set_iter(opt, p.steps_done + 1);
+}
+
+} // namespace
+
+extern "C" {
+
+int32_t lora4j_adapter_n_pairs(const struct llama_adapter_lora * adapter) {
+    return guarded<>((int32_t) -1, [&] { return (int32_t) adapter->ab_map.size(); });
+}
+
+int32_t lora4j_adapter_pair(const struct llama_adapter_lora * adapter, int32_t i, const char ** name,
+                            struct ggml_tensor ** a, struct ggml_tensor ** b) {
+    return guarded<>((int32_t) LORA4J_ERR_EXCEPTION, [&] {
+        if (i < 0 || (size_t) i >= adapter->ab_map.size()) {
+            set_error("pair index " + std::to_string(i) + " out of range");
+            return (int32_t) LORA4J_ERR_ARGUMENT;
+        }
+        // ab_map is unordered: find the i-th name in sorted order, then point into the map's own key
+        auto it = adapter->ab_map.find(sorted_names(adapter)[i]);
+        *name = it->first.c_str();
+        *a = it->second.a;
+        *b = it->second.b;
+        return (int32_t) 0;
+    });
+}
+
+int32_t lora4j_train_init(struct llama_context * ctx, struct llama_adapter_lora * adapter, int32_t n_tokens,
+                          int32_t grad_accum, int32_t optimizer, struct ggml_opt_optimizer_params * opt_params) {
+    return guarded<>((int32_t) LORA4J_ERR_EXCEPTION, [&] {
+        auto fail = [](const std::string & msg) {
+            set_error(msg);
+            return (int32_t) LORA4J_ERR_ARGUMENT;
+        };
+        if (!ctx || !adapter || !opt_params) {
+            return fail("null argument");
+        }
+        if (ctx->opt_context_lora4j()) {
+            return fail("training was already initialised on this context; use a new context");
+        }
+        if (n_tokens < 2) {
+            return fail("samples need at least 2 tokens");
+        }
+        if ((int64_t) llama_n_ctx(ctx) < n_tokens || (int64_t) llama_n_batch(ctx) < n_tokens || (int64_t) llama_n_ubatch(ctx) < n_tokens) {
+            return fail("the context needs n_ctx, n_batch and n_ubatch >= " + std::to_string(n_tokens) + " (have " +
+                        std::to_string(llama_n_ctx(ctx)) + ", " + std::to_string(llama_n_batch(ctx)) + ", " +
+                        std::to_string(llama_n_ubatch(ctx)) + ")");
+        }
+        if (grad_accum < 1) {
+            return fail("grad_accum must be >= 1");
+        }
+        if (optimizer != GGML_OPT_OPTIMIZER_TYPE_ADAMW && optimizer != GGML_OPT_OPTIMIZER_TYPE_SGD) {
+            return fail("unknown optimizer " + std::to_string(optimizer));
+        }
+        if (adapter->ab_map.empty()) {
+            return fail("the adapter has no tensors");
+        }
+        for (auto & kv : adapter->ab_map) {
+            if (kv.second.a->type != GGML_TYPE_F32 || kv.second.b->type != GGML_TYPE_F32) {
+                return fail("the tensors of " + kv.first + " are not F32: only an F32 adapter can be trained");
+            }
+        }
+        for (auto & kv : adapter->ab_map) {
+            ggml_set_param(kv.second.a);
+            ggml_set_param(kv.second.b);
+        }
+        llama_model * model = const_cast<llama_model *>(llama_get_model(ctx));
+        const uint32_t n_ctx_train = model->hparams.n_ctx_train;
+        llama_opt_params lp = {};
+        lp.n_ctx_train     = (uint32_t) n_tokens;
+        lp.param_filter    = [](const ggml_tensor *, void *) { return false; }; // the whole base stays frozen
+        lp.param_filter_ud = nullptr;
+        lp.get_opt_pars    = ggml_opt_get_constant_optimizer_params;
+        lp.get_opt_pars_ud = opt_params;
+        lp.optimizer_type  = (ggml_opt_optimizer_type) optimizer;
+        ctx->opt_grad_accum_lora4j = (uint32_t) grad_accum;
+        try {
+            ctx->opt_init(model, lp);
+        } catch (...) {
+            model->hparams.n_ctx_train = n_ctx_train;
+            throw;
+        }
+        model->hparams.n_ctx_train = n_ctx_train; // opt_init overwrites it, and the model is shared
+        std::lock_guard<std::mutex> lock(g_train_mutex);
+        g_train[ctx].n_tokens = n_tokens;
+        return (int32_t) 0;
+    });
+}
+
+int32_t lora4j_train_step(struct llama_context * ctx, const llama_token * tokens, const llama_token * labels,
+                          int32_t n_tokens, bool train, double * loss, int32_t * n_counted) {
+    return guarded<>((int32_t) LORA4J_ERR_EXCEPTION, [&] {
+        train_state & st = state_of(ctx);
+        if (n_tokens != st.n_tokens) {
+            set_error("every sample must have " + std::to_string(st.n_tokens) + " tokens, got " + std::to_string(n_tokens));
+            return (int32_t) LORA4J_ERR_ARGUMENT;
+        }
+        const int32_t n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(llama_get_model(ctx)));
+        int32_t counted = 0;
+        for (int32_t i = 0; i < n_tokens; i++) {
+            if (tokens[i] < 0 || tokens[i] >= n_vocab) {
+                set_error("token " + std::to_string(tokens[i]) + " at position " + std::to_string(i) + " is outside the vocabulary");
+                return (int32_t) LORA4J_ERR_ARGUMENT;
+            }
+            if (labels[i] < -1 || labels[i] >= n_vocab) {
+                set_error("label " + std::to_string(labels[i]) + " at position " + std::to_string(i) + " is outside [-1, n_vocab)");
+                return (int32_t) LORA4J_ERR_ARGUMENT;
+            }
+            counted += labels[i] >= 0;
+        }
+        if (counted == 0) {
+            set_error("every label of the sample is masked: nothing to learn from it");
+            return (int32_t) LORA4J_ERR_ARGUMENT;
+        }
+        std::unique_ptr<ggml_opt_result, void (*)(ggml_opt_result_t)> result(ggml_opt_result_init(), ggml_opt_result_free);
+        std::function<void(ggml_opt_context_t)> before;
+        if (train && st.pending) {
+            before = [&](ggml_opt_context_t opt) {
+                if (ggml_opt_lora4j_n_momenta(opt) > 0) {
+                    apply_pending(opt, *st.pending);
+                    st.pending.reset();
+                }
+            };
+        }
+        ctx->opt_step_lora4j(tokens, labels, (uint32_t) n_tokens, train, result.get(), before);
+        double l = 0.0;
+        ggml_opt_result_loss(result.get(), &l, nullptr);
+        // ggml's cross-entropy is averaged over all n_tokens rows, and masked rows add 0
+        *loss = l * n_tokens / counted;
+        *n_counted = counted;
+        return (int32_t) 0;
+    });
+}
+
+int64_t lora4j_train_steps_done(struct llama_context * ctx) {
+    return guarded<>((int64_t) -1, [&] {
+        ggml_opt_context_t opt = ctx->opt_context_lora4j();
+        return opt ? ggml_opt_lora4j_get_iter(opt) - 1 : (int64_t) -1;
+    });
+}
+
+int32_t lora4j_train_n_moments(struct llama_context * ctx) {
+    return guarded<>((int32_t) -1, [&] {
+        ggml_opt_context_t opt = ctx->opt_context_lora4j();
+        int32_t count = 0;
+        if (opt) {
+            for_each_moment(opt, [&](ggml_tensor *, ggml_tensor *) { count++; });
+        }
+        return count;
+    });
+}
+
+int32_t lora4j_train_moments(struct llama_context * ctx, int32_t i, const char ** param_name,
+                             struct ggml_tensor ** m, struct ggml_tensor ** v) {
+    return guarded<>((int32_t) LORA4J_ERR_EXCEPTION, [&] {
+        ggml_opt_context_t opt = ctx->opt_context_lora4j();
+        if (!opt) {
+            set_error("training is not initialised on this context");
+            return (int32_t) LORA4J_ERR_ARGUMENT;
+        }
+        int32_t k = 0;
+        bool found = false;
+        for_each_moment(opt, [&](ggml_tensor * mm, ggml_tensor * vv) {
+            if (k++ == i) {
+                *param_name = mm->name + strlen(MOMENT_PREFIX);
+                *m = mm;
+                *v = vv;
+                found = true;
+            }
+        });
+        if (!found) {
+            set_error("moments index " + std::to_string(i) + " out of range");
+            return (int32_t) LORA4J_ERR_ARGUMENT;
+        }
+        return (int32_t) 0;
+    });
+}
+
+int32_t lora4j_train_restore(struct llama_context * ctx, int64_t steps_done, int32_t n, const char * const * names,
+                             const float * const * m, const float * const * v, const int64_t * n_elements) {
+    return guarded<>((int32_t) LORA4J_ERR_EXCEPTION, [&] {
+        train_state & st = state_of(ctx);
+        if (steps_done < 0 || n < 0) {
+            set_error("negative steps or count");
+            return (int32_t) LORA4J_ERR_ARGUMENT;
+        }
+        auto p = std::make_unique<pending_state>();
+        p->steps_done = steps_done;
+        for (int32_t i = 0; i < n; i++) {
+            p->moments[names[i]] = {std::vector<float>(m[i], m[i] + n_elements[i]), std::vector<float>(v[i], v[i] + n_elements[i])};
+        }
+        ggml_opt_context_t opt = ctx->opt_context_lora4j();
+        if (opt && ggml_opt_lora4j_n_momenta(opt) > 0) {
+            apply_pending(opt, *p);
+        } else {
+            st.pending = std::move(p); // the moments are created by the first optimizer build
+        }
+        return (int32_t) 0;
+    });
+}
+
+int32_t lora4j_train_init_full(struct llama_context * ctx, int32_t n_tokens, int32_t grad_accum, int32_t optimizer,
+                               struct ggml_opt_optimizer_params * opt_params) {
+    return guarded<>((int32_t) LORA4J_ERR_EXCEPTION, [&] {
+        auto fail = [](const std::string & msg) {
+            set_error(msg);
+            return (int32_t) LORA4J_ERR_ARGUMENT;
+        };
+        if (!ctx || !opt_params) {
+            return fail("null argument");
+        }
+        if (ctx->opt_context_lora4j()) {
+            return fail("training was already initialised on this context; use a new context");
+        }
+        if (n_tokens < 2 || (int64_t) llama_n_ctx(ctx) < n_tokens || (int64_t) llama_n_batch(ctx) < n_tokens ||
+            (int64_t) llama_n_ubatch(ctx) < n_tokens) {
+            return fail("the context needs n_ctx, n_batch and n_ubatch >= " + std::to_string(n_tokens));
+        }
+        if (grad_accum < 1 || (optimizer != GGML_OPT_OPTIMIZER_TYPE_ADAMW && optimizer != GGML_OPT_OPTIMIZER_TYPE_SGD)) {
+            return fail("bad grad_accum or optimizer");
+        }
+        llama_model * model = const_cast<llama_model *>(llama_get_model(ctx));
+        const uint32_t n_ctx_train = model->hparams.n_ctx_train;
+        llama_opt_params lp = {};
+        lp.n_ctx_train     = (uint32_t) n_tokens;
+        lp.param_filter    = llama_opt_param_filter_all; // every F32 weight except token_embd (llama.cpp's rule)
+        lp.param_filter_ud = nullptr;
+        lp.get_opt_pars    = ggml_opt_get_constant_optimizer_params;
+        lp.get_opt_pars_ud = opt_params;
+        lp.optimizer_type  = (ggml_opt_optimizer_type) optimizer;
+        ctx->opt_grad_accum_lora4j = (uint32_t) grad_accum;
+        try {
+            ctx->opt_init(model, lp);
+        } catch (...) {
+            model->hparams.n_ctx_train = n_ctx_train;
+            throw;
+        }
+        model->hparams.n_ctx_train = n_ctx_train;
+        std::lock_guard<std::mutex> lock(g_train_mutex);
+        g_train[ctx].n_tokens = n_tokens;
+        return (int32_t) 0;
+    });
+}
+
+struct ggml_tensor * lora4j_model_tensor(const struct llama_model * model, const char * name) {
+    return guarded<>((ggml_tensor *) nullptr, [&] {
+        ggml_tensor * t = const_cast<ggml_tensor *>(model->get_tensor(name));
+        if (!t) {
+            set_error(std::string("the model has no tensor ") + name);
+        }
+        return t;
+    });
+}
+
+void lora4j_train_free(struct llama_context * ctx) {
+    std::lock_guard<std::mutex> lock(g_train_mutex);
+    g_train.erase(ctx);
+}
+
+} // extern "C"

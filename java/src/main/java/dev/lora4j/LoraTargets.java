@@ -12,7 +12,8 @@ import java.util.Set;
 
 /**
  * PEFT's {@code target_modules} in llama.cpp's tensor names: {@code q, k, v, o, gate, up, down} (or their GGUF
- * names {@code attn_q}, …, or PEFT's {@code q_proj}, …) and {@code all-linear} (all seven).
+ * names {@code attn_q}, …, or PEFT's {@code q_proj}, …), {@code all-linear} (all seven, as in PEFT: not the output
+ * layer) and {@code lm_head} (the output layer, {@code output.weight}).
  */
 public final class LoraTargets {
     /** PEFT short name → GGUF module name (blk.N.<module>.weight). */
@@ -31,6 +32,8 @@ public final class LoraTargets {
     }
 
     public static final String ALL_LINEAR = "all-linear";
+    /** The output layer (PEFT's lm_head; GGUF output.weight). */
+    public static final String LM_HEAD = "output";
 
     private LoraTargets() {}
 
@@ -39,7 +42,9 @@ public final class LoraTargets {
         Set<String> out = new LinkedHashSet<>();
         for (String raw : names) {
             String n = raw.strip().toLowerCase(Locale.ROOT);
-            if (n.equals(ALL_LINEAR) || n.equals("all_linear")) {
+            if (n.equals("lm_head") || n.equals("output")) {
+                out.add(LM_HEAD);
+            } else if (n.equals(ALL_LINEAR) || n.equals("all_linear")) {
                 out.addAll(MODULES.values());
             } else if (MODULES.containsKey(n)) {
                 out.add(MODULES.get(n));
@@ -51,7 +56,7 @@ public final class LoraTargets {
                 out.add(n);
             } else {
                 throw new IllegalArgumentException("unknown target module '" + raw + "'; use " + String.join(", ", MODULES.keySet())
-                        + " (or q_proj..., attn_q...) or " + ALL_LINEAR);
+                        + " (or q_proj..., attn_q...), " + ALL_LINEAR + " or lm_head");
             }
         }
         return new ArrayList<>(out);
@@ -64,6 +69,8 @@ public final class LoraTargets {
         for (GgufTensorInfo t : base.tensors()) {
             String[] parts = t.name().split("\\.");
             if (parts.length == 4 && parts[0].equals("blk") && parts[3].equals("weight") && modules.contains(parts[2]) && t.nDims() == 2) {
+                out.add(t);
+            } else if (t.name().equals("output.weight") && modules.contains(LM_HEAD)) {
                 out.add(t);
             }
         }

@@ -165,7 +165,12 @@ public final class LoraMerger {
                         w.addTensor(t.name(), p.outType(), t.shape(), (GgufWriter.TensorData) ch -> results.add(engine.mergeAndWrite(bf, p, ch)));
                     }
                 }
+                long tw = System.nanoTime();
                 w.write(out, progress);
+                if (Boolean.getBoolean("lora4j.merge.profile")) {
+                    System.err.printf(java.util.Locale.ROOT, "merge: prepared in %.2f s, written (with fsync and rename) in %.2f s%n",
+                            (tw - t0) / 1e9, (System.nanoTime() - tw) / 1e9);
+                }
             }
             return report(base, out, options, bf.tensors().size(), results, t0);
         } finally {

@@ -307,6 +307,9 @@ public final class LoraTrainer implements AutoCloseable {
     }
 
     public TrainResult train(List<TrainingSample> train, List<TrainingSample> validation, TrainListener listener) {
+        if (listener == null) {
+            listener = new TrainListener() {};
+        }
         if (closed) {
             throw new IllegalStateException("this trainer is closed");
         }

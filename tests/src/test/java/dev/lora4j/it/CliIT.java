@@ -11,6 +11,7 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -76,9 +77,12 @@ class CliIT {
 
     @Test
     void demoRunsEndToEnd() {
-        Run r = cli("demo", "--threads", "2", "--max-tokens", "8");
+        // the whole story, shortened (the default demo pre-trains for 250 steps and trains the adapter for 120)
+        Run r = cli("demo", "--threads", "2", "--pretrain-steps", "40", "--lora-steps", "20");
         assertEquals(0, r.exit(), r.err());
-        assertTrue(r.out().contains("quantising to Q8_0") && r.out().contains("tok/s"), r.out());
+        for (String step : List.of("pre-training", "quantising it to Q8_0", "training a LoRA adapter", "merging", "base + adapter:", "merged:", "decode speed")) {
+            assertTrue(r.out().contains(step), step + " missing from:\n" + r.out());
+        }
     }
 
     @Test

@@ -414,7 +414,7 @@ class MergeIT {
         Path base = tmp.resolve("base-f16.gguf");
         LlamaModelSpec spec;
         try (GgufFile vf = GgufFile.open(vocab)) {
-            spec = LlamaModelSpec.ofParameters(40_000_000L, LlamaModelBuilder.vocabSize(vf));
+            spec = LlamaModelSpec.ofParameters(24_000_000L, LlamaModelBuilder.vocabSize(vf));
             LlamaModelBuilder.write(spec, vf, base, GgmlType.F16, 1, ProgressListener.NONE);
         }
         Path adapter = writeAdapter(tmp.resolve("a.gguf"), base, targets(base, "attn_q", "attn_k", "attn_v", "attn_output", "ffn_up",

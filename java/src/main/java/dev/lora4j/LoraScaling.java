@@ -9,17 +9,23 @@ public final class LoraScaling {
     private LoraScaling() {}
 
     public static float scale(float userScale, float alpha, long rank, boolean rsLora) {
+        if (!rsLora) {
+            return scale(userScale, alpha, rank);
+        }
         if (rank <= 0) {
             throw new IllegalArgumentException("rank must be positive, got " + rank);
         }
-        if (alpha == 0f) {
-            return userScale;
-        }
-        return (float) (userScale * alpha / (rsLora ? Math.sqrt(rank) : rank));
+        return alpha == 0f ? userScale : userScale * alpha / (float) Math.sqrt(rank);
     }
 
-    /** llama.cpp's rule (alpha / r, no rsLoRA): what {@code llama_adapter_lora} and {@code llama-export-lora} use. */
+    /**
+     * llama.cpp's rule (alpha / r, no rsLoRA), with its float arithmetic ({@code user_scale * alpha / rank}, left to
+     * right): what {@code llama_adapter_lora} and {@code llama-export-lora} compute, to the last bit.
+     */
     public static float scale(float userScale, float alpha, long rank) {
-        return userScale * (alpha == 0f ? 1f : alpha / rank);
+        if (rank <= 0) {
+            throw new IllegalArgumentException("rank must be positive, got " + rank);
+        }
+        return alpha == 0f ? userScale : userScale * alpha / (float) rank;
     }
 }

@@ -67,7 +67,7 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--prompt", description = "Prompt of the samples (default: \"Once upon a time, there was a\").")
     String prompt;
 
-    @Option(names = "--lora-steps", defaultValue = "120") int loraSteps;
+    @Option(names = "--lora-steps", defaultValue = "200") int loraSteps;
 
     @Option(names = "--pretrain-steps", defaultValue = "250") int pretrainSteps;
 
@@ -156,11 +156,11 @@ final class DemoCommand implements Callable<Integer> {
             td = TrainingData.load(taskData, o, m.vocabulary());
         }
         Path adapter = dir.resolve("adapter.gguf");
-        out.printf(Locale.ROOT, "4. training a LoRA adapter (r=8, all-linear) on the frozen Q8_0 base, on a shifted task: %d samples%n", td.train().size());
+        out.printf(Locale.ROOT, "4. training a LoRA adapter (r=8, all-linear + lm_head) on the frozen Q8_0 base, on a shifted task: %d samples%n", td.train().size());
         TrainConfig cfg = TrainConfig.builder().contextLength(ctx).learningRate(5e-3f).epochs(100).maxSteps(loraSteps).threads(threads)
                 .evalSteps(Math.max(1, loraSteps / 4)).build();
         TrainResult r;
-        try (LoraTrainer t = LoraTrainer.create(q8, LoraConfig.defaults().withTargetModules(List.of("all-linear")), cfg);
+        try (LoraTrainer t = LoraTrainer.create(q8, LoraConfig.defaults().withTargetModules(List.of("all-linear", "lm_head")), cfg);
              Progress bar = new Progress("lora", " steps", 1)) {
             r = t.train(td, new TrainListener() {
                 @Override

@@ -44,7 +44,9 @@ public final class FullFineTuner implements AutoCloseable {
                 throw new Lora4jException(base + ": full fine-tuning needs F32 weights (" + nonF32 + " weights are not F32); use LoRA for quantised bases");
             }
         }
-        this.model = Model.load(base, ModelParams.defaults().withExtraBufts(false));
+        // the optimizer writes the weights in place: they must not live in the read-only file mapping (as
+        // llama-finetune, which forces load_mode = none), nor in repacked buffers
+        this.model = Model.load(base, ModelParams.defaults().withExtraBufts(false).withMmap(false));
         try {
             this.session = new TrainingSession(model, config);
             session.init((ctx, opt) -> lora4j_h.lora4j_train_init_full(ctx, config.contextLength(), config.samplesPerStep(),

@@ -77,7 +77,7 @@ class CliIT {
 
     @Test
     void demoRunsEndToEnd() {
-        // the whole story, shortened (the default demo pre-trains for 250 steps and trains the adapter for 120)
+        // the whole story, shortened (the default demo pre-trains for 250 steps and trains the adapter for 200)
         Run r = cli("demo", "--threads", "2", "--pretrain-steps", "40", "--lora-steps", "20");
         assertEquals(0, r.exit(), r.err());
         for (String step : List.of("pre-training", "quantising it to Q8_0", "training a LoRA adapter", "merging", "base + adapter:", "merged:", "decode speed")) {

@@ -100,6 +100,14 @@ public final class Model implements AutoCloseable {
 
     /** Quantises (or converts) a model file, like {@code llama-quantize}; the output is written atomically. */
     public static void quantize(Path input, Path output, FileType type, int threads) {
+        quantize(input, output, type, threads, false);
+    }
+
+    /**
+     * As {@link #quantize(Path, Path, FileType, int)}; {@code allowRequantize} also converts weights that are already
+     * quantised (e.g. Q8_0 to F32, or Q8_0 to Q4_0: lossy twice), which llama.cpp refuses by default.
+     */
+    public static void quantize(Path input, Path output, FileType type, int threads, boolean allowRequantize) {
         validateFile(input);
         Llama.init();
         Path tmp = output.resolveSibling("." + output.getFileName() + ".tmp-" + ProcessHandle.current().pid());
@@ -107,6 +115,7 @@ public final class Model implements AutoCloseable {
             MemorySegment qp = llama_model_quantize_default_params(arena);
             dev.lora4j.bindings.llama_model_quantize_params.ftype(qp, type.id());
             dev.lora4j.bindings.llama_model_quantize_params.nthread(qp, threads > 0 ? threads : Runtime.getRuntime().availableProcessors());
+            dev.lora4j.bindings.llama_model_quantize_params.allow_requantize(qp, allowRequantize);
             Llama.clearLastError();
             int rc = lora4j_h.lora4j_model_quantize(arena.allocateFrom(input.toString()), arena.allocateFrom(tmp.toString()), qp);
             if (rc != 0) {

@@ -23,12 +23,15 @@ final class QuantizeCommand implements Callable<Integer> {
     @Parameters(index = "2", description = "Type: f32, f16, bf16, q8_0, q4_0, q4_k_m, q4_k_s, q6_k, ...")
     String type;
 
+    @picocli.CommandLine.Option(names = "--allow-requantize", description = "Also convert weights that are already quantised.")
+    boolean allowRequantize;
+
     @Override
     public Integer call() {
         common.apply();
         FileType ft = FileType.parse(type);
         long t0 = System.nanoTime();
-        Model.quantize(input, output, ft, common.threads);
+        Model.quantize(input, output, ft, common.threads, allowRequantize);
         System.err.printf("quantised %s -> %s (%s) in %.1f s%n", input, output, ft, (System.nanoTime() - t0) / 1e9);
         return 0;
     }

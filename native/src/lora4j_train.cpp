@@ -121,6 +121,30 @@ void apply_pending(ggml_opt_context_t opt, pending_state & p) {
     ggml_opt_lora4j_set_iter(opt, p.steps_done + 1);
 }
 
+// llama_context::opt_init for samples of n_tokens, leaving the shared model's n_ctx_train as it was
+void opt_init(llama_context * ctx, int32_t n_tokens, int32_t grad_accum, int32_t optimizer,
+              ggml_opt_optimizer_params * opt_params, llama_opt_param_filter filter) {
+    llama_model * model = const_cast<llama_model *>(llama_get_model(ctx));
+    const uint32_t n_ctx_train = model->hparams.n_ctx_train;
+    llama_opt_params lp = {};
+    lp.n_ctx_train     = (uint32_t) n_tokens;
+    lp.param_filter    = filter;
+    lp.param_filter_ud = nullptr;
+    lp.get_opt_pars    = ggml_opt_get_constant_optimizer_params;
+    lp.get_opt_pars_ud = opt_params;
+    lp.optimizer_type  = (ggml_opt_optimizer_type) optimizer;
+    ctx->opt_grad_accum_lora4j = (uint32_t) grad_accum;
+    try {
+        ctx->opt_init(model, lp);
+    } catch (...) {
+        model->hparams.n_ctx_train = n_ctx_train;
+        throw;
+    }
+    model->hparams.n_ctx_train = n_ctx_train; // opt_init overwrites it
+    std::lock_guard<std::mutex> lock(g_train_mutex);
+    g_train[ctx].n_tokens = n_tokens;
+}
+
 } // namespace
 
 extern "C" {
@@ -184,25 +208,8 @@ int32_t lora4j_train_init(struct llama_context * ctx, struct llama_adapter_lora 
             ggml_set_param(kv.second.a);
             ggml_set_param(kv.second.b);
         }
-        llama_model * model = const_cast<llama_model *>(llama_get_model(ctx));
-        const uint32_t n_ctx_train = model->hparams.n_ctx_train;
-        llama_opt_params lp = {};
-        lp.n_ctx_train     = (uint32_t) n_tokens;
-        lp.param_filter    = [](const ggml_tensor *, void *) { return false; }; // the whole base stays frozen
-        lp.param_filter_ud = nullptr;
-        lp.get_opt_pars    = ggml_opt_get_constant_optimizer_params;
-        lp.get_opt_pars_ud = opt_params;
-        lp.optimizer_type  = (ggml_opt_optimizer_type) optimizer;
-        ctx->opt_grad_accum_lora4j = (uint32_t) grad_accum;
-        try {
-            ctx->opt_init(model, lp);
-        } catch (...) {
-            model->hparams.n_ctx_train = n_ctx_train;
-            throw;
-        }
-        model->hparams.n_ctx_train = n_ctx_train; // opt_init overwrites it, and the model is shared
-        std::lock_guard<std::mutex> lock(g_train_mutex);
-        g_train[ctx].n_tokens = n_tokens;
+        // the whole base stays frozen: only the adapter's tensors, marked above, are parameters
+        opt_init(ctx, n_tokens, grad_accum, optimizer, opt_params, [](const ggml_tensor *, void *) { return false; });
         return (int32_t) 0;
     });
 }
@@ -339,25 +346,8 @@ int32_t lora4j_train_init_full(struct llama_context * ctx, int32_t n_tokens, int
         if (grad_accum < 1 || (optimizer != GGML_OPT_OPTIMIZER_TYPE_ADAMW && optimizer != GGML_OPT_OPTIMIZER_TYPE_SGD)) {
             return fail("bad grad_accum or optimizer");
         }
-        llama_model * model = const_cast<llama_model *>(llama_get_model(ctx));
-        const uint32_t n_ctx_train = model->hparams.n_ctx_train;
-        llama_opt_params lp = {};
-        lp.n_ctx_train     = (uint32_t) n_tokens;
-        lp.param_filter    = llama_opt_param_filter_all; // every F32 weight except token_embd (llama.cpp's rule)
-        lp.param_filter_ud = nullptr;
-        lp.get_opt_pars    = ggml_opt_get_constant_optimizer_params;
-        lp.get_opt_pars_ud = opt_params;
-        lp.optimizer_type  = (ggml_opt_optimizer_type) optimizer;
-        ctx->opt_grad_accum_lora4j = (uint32_t) grad_accum;
-        try {
-            ctx->opt_init(model, lp);
-        } catch (...) {
-            model->hparams.n_ctx_train = n_ctx_train;
-            throw;
-        }
-        model->hparams.n_ctx_train = n_ctx_train;
-        std::lock_guard<std::mutex> lock(g_train_mutex);
-        g_train[ctx].n_tokens = n_tokens;
+        // every F32 weight except token_embd (llama.cpp's rule)
+        opt_init(ctx, n_tokens, grad_accum, optimizer, opt_params, llama_opt_param_filter_all);
         return (int32_t) 0;
     });
 }

@@ -14,7 +14,6 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.CharBuffer;
 import java.nio.charset.CharsetDecoder;
-import java.nio.charset.CoderResult;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
@@ -488,7 +487,7 @@ public final class Context implements AutoCloseable {
             ByteBuffer in = ByteBuffer.allocate(pending.remaining() + bytes.length);
             in.put(pending).put(bytes).flip();
             CharBuffer out = CharBuffer.allocate(in.remaining() + 1);
-            CoderResult r = decoder.decode(in, out, false);
+            decoder.decode(in, out, false);
             pending = in.slice();
             out.flip();
             if (out.hasRemaining()) {

@@ -108,9 +108,12 @@ public final class Context implements AutoCloseable {
                 throw new Lora4jException("could not create the context's threadpool: " + reason);
             }
             llama_attach_threadpool(ctx, tp, tpb);
+            dev.lora4j.internal.NativeOwner modelOwner = model.owner();
+            modelOwner.retain();
             this.handle = new NativeHandle(this, "context", ctx, p -> {
                 llama_free(p);
                 freeThreadpools(tp, tpb);
+                modelOwner.release();
             });
             this.nCtx = llama_n_ctx(ctx);
             this.nBatch = llama_n_batch(ctx);

@@ -28,7 +28,12 @@ public final class LoraAdapter implements AutoCloseable {
     private LoraAdapter(Model model, LoraAdapterInfo info, MemorySegment ptr) {
         this.model = model;
         this.info = info;
-        this.handle = new NativeHandle(this, "LoRA adapter", ptr, p -> llama_adapter_lora_free(p));
+        dev.lora4j.internal.NativeOwner modelOwner = model.owner();
+        modelOwner.retain();
+        this.handle = new NativeHandle(this, "LoRA adapter", ptr, p -> {
+            llama_adapter_lora_free(p);
+            modelOwner.release();
+        });
     }
 
     /**

@@ -21,7 +21,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * A loaded GGUF model (weights + vocabulary). Thread-safe for reads; each thread that generates needs its own
@@ -38,11 +37,17 @@ public final class Model implements AutoCloseable {
     private final Path path;
     private final NativeHandle handle;
     private final Vocabulary vocabulary;
-    private final Set<AutoCloseable> children = ConcurrentHashMap.newKeySet();
+    // contexts and adapters: weakly held, so that one a user forgot can be freed by its Cleaner while the model lives
+    private final Set<AutoCloseable> children = java.util.Collections.synchronizedSet(
+            java.util.Collections.newSetFromMap(new java.util.WeakHashMap<>()));
+    // llama_model_free runs when the model's handle and every context and adapter have been released, in any order
+    private final dev.lora4j.internal.NativeOwner owner;
 
     private Model(Path path, MemorySegment ptr) {
         this.path = path;
-        this.handle = new NativeHandle(this, "model", ptr, p -> llama_model_free(p));
+        dev.lora4j.internal.NativeOwner o = new dev.lora4j.internal.NativeOwner(ptr, p -> llama_model_free(p));
+        this.owner = o;
+        this.handle = new NativeHandle(this, "model", ptr, p -> o.release());
         this.vocabulary = new Vocabulary(this, llama_model_get_vocab(ptr));
     }
 
@@ -290,12 +295,22 @@ public final class Model implements AutoCloseable {
         children.add(child);
     }
 
+    /** The native model's reference count: a context or adapter retains it while it lives. */
+    dev.lora4j.internal.NativeOwner owner() {
+        handle.get(); // throws if the model is closed
+        return owner;
+    }
+
     void unregister(AutoCloseable child) {
         children.remove(child);
     }
 
     void detachFromContexts(LoraAdapter adapter) {
-        for (AutoCloseable c : List.copyOf(children)) {
+        List<AutoCloseable> live;
+        synchronized (children) {
+            live = List.copyOf(children);
+        }
+        for (AutoCloseable c : live) {
             if (c instanceof Context ctx && ctx.isOpen()) {
                 ctx.detach(adapter);
             }
@@ -305,7 +320,10 @@ public final class Model implements AutoCloseable {
     /** Closes the contexts and adapters of this model (contexts first), then frees it. Idempotent. */
     @Override
     public void close() {
-        List<AutoCloseable> ordered = new java.util.ArrayList<>(children);
+        List<AutoCloseable> ordered;
+        synchronized (children) {
+            ordered = new java.util.ArrayList<>(children);
+        }
         ordered.sort(java.util.Comparator.comparing(c -> c instanceof Context ? 0 : 1));
         for (AutoCloseable c : ordered) {
             try {

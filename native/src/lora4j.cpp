@@ -1,35 +1,16 @@
-// lora4j shim — see include/lora4j.h. Every entry point catches every C++ exception.
+// lora4j shim — see include/lora4j.h. Every entry point catches every C++ exception. Training: lora4j_train.cpp.
 #include "lora4j.h"
 
 #include "ggml-alloc.h"
 #include "ggml-backend.h"
 #include "ggml-cpu.h"
-#include "ggml-backend.h"
 
-// internal llama.cpp headers (the patched source): adapters' tensors and the training step
-#include "llama-adapter.h"
-#include "llama-context.h"
-#include "llama-model.h"
-
-#include <cstring>
-#include <map>
-#include <mutex>
-#include <vector>
-
-// ggml-opt state accessors added by native/patches/0004-*.patch
-extern "C" {
-int64_t ggml_opt_lora4j_get_iter(ggml_opt_context_t opt_ctx);
-void    ggml_opt_lora4j_set_iter(ggml_opt_context_t opt_ctx, int64_t iter);
-int32_t ggml_opt_lora4j_get_opt_i(ggml_opt_context_t opt_ctx);
-int32_t ggml_opt_lora4j_n_momenta(ggml_opt_context_t opt_ctx);
-void    ggml_opt_lora4j_momenta(ggml_opt_context_t opt_ctx, int32_t i, struct ggml_tensor ** m, struct ggml_tensor ** v);
-}
-
-#include <climits>
-#include <memory>
-#include <cmath>
 #include <algorithm>
+#include <climits>
+#include <cmath>
+#include <cstring>
 #include <exception>
+#include <memory>
 #include <string>
 #include <vector>
 

@@ -44,8 +44,8 @@ public final class LoraAdapter implements AutoCloseable {
      * @throws ModelLoadException when llama.cpp refuses it anyway (with its reason)
      */
     public static LoraAdapter load(Model model, Path path) {
-        Model.validateFile(path);
-        LoraAdapterInfo info = LoraAdapterInfo.read(path);
+        Model.checkRegularFile(path);
+        LoraAdapterInfo info = LoraAdapterInfo.read(path); // GgufFile.open validates the file's structure
         try (GgufFile base = GgufFile.open(model.path())) {
             info.checkFits(base);
         }

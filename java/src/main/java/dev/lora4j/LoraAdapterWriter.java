@@ -5,6 +5,7 @@ import dev.lora4j.gguf.GgmlType;
 import dev.lora4j.gguf.GgufFile;
 import dev.lora4j.gguf.GgufTensorInfo;
 import dev.lora4j.gguf.GgufWriter;
+import dev.lora4j.internal.Gaussian;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -127,21 +128,8 @@ public final class LoraAdapterWriter {
             int nIn = Math.toIntExact(t.ne(0));
             int nOut = Math.toIntExact(t.ne(1));
             SplittableRandom r = root.split();
-            w.add(t.name(), rank, nIn, nOut, gaussian(r, rank * nIn, stdA), gaussian(r, rank * nOut, stdB));
+            w.add(t.name(), rank, nIn, nOut, Gaussian.sample(r, rank * nIn, stdA), Gaussian.sample(r, rank * nOut, stdB));
         }
         return w;
-    }
-
-    private static float[] gaussian(SplittableRandom r, int n, float std) {
-        float[] v = new float[n];
-        if (std != 0f) {
-            for (int i = 0; i < n; i++) {
-                // Box-Muller from the seeded stream: same seed, same values on every JVM
-                double u1 = 1.0 - r.nextDouble();
-                double u2 = r.nextDouble();
-                v[i] = (float) (std * Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2));
-            }
-        }
-        return v;
     }
 }

@@ -14,7 +14,6 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -91,15 +90,20 @@ public final class Model implements AutoCloseable {
     }
 
     static void validateFile(Path path) {
+        checkRegularFile(path);
+        try (GgufFile f = GgufFile.open(path)) {
+            // open() validates header, metadata, tensor infos and data extents
+            f.tensors();
+        }
+    }
+
+    /** A clear error for a path that is missing or not a file (before anything opens it). */
+    static void checkRegularFile(Path path) {
         if (!Files.exists(path)) {
             throw new ModelLoadException(path, "no such file");
         }
         if (!Files.isRegularFile(path)) {
             throw new ModelLoadException(path, "not a regular file");
-        }
-        try (GgufFile f = GgufFile.open(path)) {
-            // open() validates header, metadata, tensor infos and data extents
-            f.tensors();
         }
     }
 

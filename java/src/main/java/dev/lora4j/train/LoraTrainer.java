@@ -4,16 +4,12 @@ import static dev.lora4j.bindings.ggml_backend_h.ggml_backend_tensor_get;
 import static dev.lora4j.bindings.ggml_backend_h.ggml_backend_tensor_set;
 import static dev.lora4j.bindings.ggml_h.ggml_nelements;
 
-import dev.lora4j.Context;
-import dev.lora4j.ContextParams;
 import dev.lora4j.Lora4jException;
 import dev.lora4j.LoraAdapter;
 import dev.lora4j.LoraAdapterWriter;
 import dev.lora4j.LoraTargets;
 import dev.lora4j.Model;
 import dev.lora4j.ModelParams;
-import dev.lora4j.NativeException;
-import dev.lora4j.bindings.ggml_opt_optimizer_params;
 import dev.lora4j.bindings.ggml_tensor;
 import dev.lora4j.bindings.lora4j_h;
 import dev.lora4j.gguf.GgmlQuant;
@@ -22,6 +18,7 @@ import dev.lora4j.gguf.GgufFile;
 import dev.lora4j.gguf.GgufTensorInfo;
 import dev.lora4j.gguf.GgufValue;
 import dev.lora4j.gguf.GgufWriter;
+import dev.lora4j.internal.Gaussian;
 import dev.lora4j.internal.Internals;
 import dev.lora4j.internal.Llama;
 import java.io.IOException;
@@ -106,7 +103,7 @@ public final class LoraTrainer implements AutoCloseable {
                 MemorySegment a = tmp.allocate(ValueLayout.ADDRESS);
                 MemorySegment b = tmp.allocate(ValueLayout.ADDRESS);
                 for (int i = 0; i < nPairs; i++) {
-                    check(lora4j_h.lora4j_adapter_pair(ap, i, name, a, b), "reading the adapter's tensors");
+                    TrainingSession.check(lora4j_h.lora4j_adapter_pair(ap, i, name, a, b), "reading the adapter's tensors");
                     MemorySegment ta = a.get(ValueLayout.ADDRESS, 0).reinterpret(ggml_tensor.sizeof());
                     MemorySegment tb = b.get(ValueLayout.ADDRESS, 0).reinterpret(ggml_tensor.sizeof());
                     Pair p = new Pair(name.get(ValueLayout.ADDRESS, 0).reinterpret(Long.MAX_VALUE).getString(0), ta, tb,
@@ -269,25 +266,15 @@ public final class LoraTrainer implements AutoCloseable {
     }
 
     private float[] initA(SplittableRandom rnd, int r, int nIn) {
-        float[] a = new float[r * nIn];
         if (lora.init() == LoraConfig.Init.GAUSSIAN) {
-            double std = 1.0 / r;
-            for (int i = 0; i < a.length; i++) {
-                double u1 = 1.0 - rnd.nextDouble();
-                double u2 = rnd.nextDouble();
-                a[i] = (float) (std * Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2));
-            }
-        } else {
-            double bound = 1.0 / Math.sqrt(nIn); // kaiming_uniform_(a=sqrt(5)) as PEFT does
-            for (int i = 0; i < a.length; i++) {
-                a[i] = (float) ((rnd.nextDouble() * 2 - 1) * bound);
-            }
+            return Gaussian.sample(rnd, r * nIn, 1.0 / r);
+        }
+        float[] a = new float[r * nIn];
+        double bound = 1.0 / Math.sqrt(nIn); // kaiming_uniform_(a=sqrt(5)) as PEFT does
+        for (int i = 0; i < a.length; i++) {
+            a[i] = (float) ((rnd.nextDouble() * 2 - 1) * bound);
         }
         return a;
-    }
-
-    private void setLearningRate(float lr) {
-        session.setLearningRate(lr);
     }
 
     /** Optimizer steps a full run over {@code nTrain} samples takes. */
@@ -317,10 +304,10 @@ public final class LoraTrainer implements AutoCloseable {
             throw new IllegalArgumentException("no training samples");
         }
         for (TrainingSample s : train) {
-            checkSample(s);
+            session.checkSample(s);
         }
         for (TrainingSample s : validation) {
-            checkSample(s);
+            session.checkSample(s);
         }
         stopRequested = false;
         long totalSteps = plannedSteps(train.size());
@@ -330,6 +317,7 @@ public final class LoraTrainer implements AutoCloseable {
         double initialVal = validation.isEmpty() ? Double.NaN : evaluate(validation);
         double bestVal = initialVal;
         double lastVal = initialVal;
+        long lastValStep = stepsDone; // the step lastVal was measured at
         int evalsWithoutBetter = 0;
         double firstLoss = Double.NaN;
         double lastLoss = Double.NaN;
@@ -349,10 +337,10 @@ public final class LoraTrainer implements AutoCloseable {
                 }
                 if (inStep == 0) {
                     lr = config.learningRateAt(stepsDone, totalSteps);
-                    setLearningRate(lr);
+                    session.setLearningRate(lr);
                 }
                 TrainingSample s = order.get(sampleInEpoch);
-                double[] lc = step(s, true);
+                double[] lc = session.step(s, true);
                 sampleInEpoch++;
                 tokensDone += s.tokens().length;
                 stepLossSum += lc[0] * lc[1];
@@ -368,7 +356,7 @@ public final class LoraTrainer implements AutoCloseable {
                         // an incomplete last step of the epoch: ggml-opt steps every perStep samples, so fill it up
                         // with samples from the start of the epoch order (counted in the loss, not in the position)
                         for (int k = 0; inStep < perStep; k++, inStep++) {
-                            double[] extra = step(order.get(k % order.size()), true);
+                            double[] extra = session.step(order.get(k % order.size()), true);
                             tokensDone += order.get(k % order.size()).tokens().length;
                             stepLossSum += extra[0] * extra[1];
                             stepCounted += (long) extra[1];
@@ -394,6 +382,7 @@ public final class LoraTrainer implements AutoCloseable {
                             && (config.evalSteps() > 0 ? stepsDone % config.evalSteps() == 0 : endOfEpoch);
                     if (evalNow) {
                         lastVal = evaluate(validation);
+                        lastValStep = stepsDone;
                         listener.onEvaluation(p, lastVal);
                         if (lastVal < bestVal - 1e-6 || Double.isNaN(bestVal)) {
                             bestVal = lastVal;
@@ -426,7 +415,8 @@ public final class LoraTrainer implements AutoCloseable {
         if (config.checkpointDir() != null) {
             listener.onCheckpoint(saveCheckpointAt(epoch, sampleInEpoch));
         }
-        double finalVal = validation.isEmpty() ? Double.NaN : evaluate(validation);
+        // the weights have not changed since an evaluation at this step: no need to run it again
+        double finalVal = validation.isEmpty() ? Double.NaN : lastValStep == stepsDone ? lastVal : evaluate(validation);
         if (!validation.isEmpty() && (finalVal < bestVal || Double.isNaN(bestVal))) {
             bestVal = finalVal;
         }
@@ -436,21 +426,9 @@ public final class LoraTrainer implements AutoCloseable {
                 finalVal, trainableParameters, model.parameterCount(), peakRss(), reason);
     }
 
-    private void checkSample(TrainingSample s) {
-        session.checkSample(s);
-    }
-
     /** Mean loss per counted token over the samples (no training). */
     public double evaluate(List<TrainingSample> samples) {
         return session.evaluate(samples);
-    }
-
-    private double[] step(TrainingSample s, boolean train) {
-        return session.step(s, train);
-    }
-
-    private static void check(int rc, String what) {
-        TrainingSession.check(rc, what);
     }
 
     private static float[] read(MemorySegment tensor) {
@@ -532,15 +510,13 @@ public final class LoraTrainer implements AutoCloseable {
 
     /** Loss of one sample without training (for gradient checks). */
     public double loss(TrainingSample s) {
-        checkSample(s);
-        return step(s, false)[0];
+        return session.step(s, false)[0];
     }
 
     /** Trains on one sample (an optimizer step when it completes a step) and returns its loss. */
     public double trainOn(TrainingSample s) {
-        checkSample(s);
-        setLearningRate(config.learningRate());
-        return step(s, true)[0];
+        session.setLearningRate(config.learningRate());
+        return session.step(s, true)[0];
     }
 
     /** Writes the trained adapter (F32, F16 or BF16), loadable by llama.cpp ({@code llama_adapter_lora_init}). */
@@ -625,7 +601,7 @@ public final class LoraTrainer implements AutoCloseable {
             MemorySegment m = tmp.allocate(ValueLayout.ADDRESS);
             MemorySegment v = tmp.allocate(ValueLayout.ADDRESS);
             for (int i = 0; i < n; i++) {
-                check(lora4j_h.lora4j_train_moments(ctx, i, name, m, v), "reading the optimizer state");
+                TrainingSession.check(lora4j_h.lora4j_train_moments(ctx, i, name, m, v), "reading the optimizer state");
                 String param = name.get(ValueLayout.ADDRESS, 0).reinterpret(Long.MAX_VALUE).getString(0);
                 MemorySegment mt = m.get(ValueLayout.ADDRESS, 0).reinterpret(ggml_tensor.sizeof());
                 MemorySegment vt = v.get(ValueLayout.ADDRESS, 0).reinterpret(ggml_tensor.sizeof());
@@ -722,7 +698,7 @@ public final class LoraTrainer implements AutoCloseable {
                     vp.setAtIndex(ValueLayout.ADDRESS, i, arena.allocateFrom(ValueLayout.JAVA_FLOAT, f.tensorFloats(param + ".adam_v")));
                     ne.setAtIndex(ValueLayout.JAVA_LONG, i, ms.get(i).elementCount());
                 }
-                check(lora4j_h.lora4j_train_restore(ctx, steps, n, names, mp, vp, ne), "restoring the optimizer state");
+                TrainingSession.check(lora4j_h.lora4j_train_restore(ctx, steps, n, names, mp, vp, ne), "restoring the optimizer state");
             }
         }
     }

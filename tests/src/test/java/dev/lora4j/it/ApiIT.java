@@ -14,7 +14,6 @@ import dev.lora4j.FileType;
 import dev.lora4j.Generation;
 import dev.lora4j.Lora4jException;
 import dev.lora4j.Model;
-import dev.lora4j.ModelParams;
 import dev.lora4j.SamplerParams;
 import dev.lora4j.gguf.GgmlType;
 import dev.lora4j.gguf.GgufFile;

@@ -23,6 +23,13 @@ endif()
 set(_patch_sum "")
 file(GLOB _patches "${CMAKE_CURRENT_LIST_DIR}/../native/patches/*.patch")
 list(SORT _patches)
+# native/patches/cuda: patches of ggml-cuda (GPU training path), applied after the others and part of the key only
+# for CUDA builds, so that the CPU build (its key included) stays exactly as it is without them
+if(LORA4J_BACKEND_USED STREQUAL "cuda")
+  file(GLOB _cuda_patches "${CMAKE_CURRENT_LIST_DIR}/../native/patches/cuda/*.patch")
+  list(SORT _cuda_patches)
+  list(APPEND _patches ${_cuda_patches})
+endif()
 foreach(p IN LISTS _patches)
   file(SHA256 "${p}" s)
   string(APPEND _patch_sum "${s};")

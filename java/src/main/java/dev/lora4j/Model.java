@@ -68,6 +68,7 @@ public final class Model implements AutoCloseable {
             MemorySegment mp = llama_model_default_params(arena);
             llama_model_params.n_gpu_layers(mp, params.gpuLayers() < 0 ? Integer.MAX_VALUE : params.gpuLayers());
             llama_model_params.main_gpu(mp, params.mainGpu());
+            llama_model_params.split_mode(mp, params.splitMode().id());
             llama_model_params.vocab_only(mp, params.vocabOnly());
             llama_model_params.check_tensors(mp, params.checkTensors());
             llama_model_params.use_extra_bufts(mp, params.useExtraBufts());

@@ -84,7 +84,7 @@ public final class LoraTrainer implements AutoCloseable {
         this.config = config;
         Llama.init();
         // repacked (extra buffer type) weights abort ggml_opt_alloc: train on plain buffers
-        Model m = Model.load(basePath, ModelParams.defaults().withExtraBufts(false));
+        Model m = Model.load(basePath, ModelParams.defaults().withExtraBufts(false).withGpuLayers(config.gpuLayers()));
         Path tmpAdapter = null;
         try {
             tmpAdapter = Files.createTempFile(basePath.toAbsolutePath().getParent(), ".lora4j-init-", ".gguf");

@@ -28,11 +28,14 @@ import java.util.Objects;
  * @param keepCheckpoints     how many of the newest checkpoints to keep
  * @param threads             CPU threads (0 = available processors)
  * @param seed                data order
+ * @param gpuLayers           layers of the base loaded on the GPU (-1 = all, 0 = none: CPU training); ignored by a
+ *                            CPU-only build. With all layers on a CUDA build the whole step runs on the GPU.
  */
 public record TrainConfig(float learningRate, int warmupSteps, Schedule schedule, int epochs, int maxSteps, int contextLength,
                           int batchSize, int gradientAccumulation, Optimizer optimizer, float weightDecay, float beta1,
                           float beta2, float epsilon, float loraPlusRatio, int evalSteps, int earlyStoppingPatience,
-                          int checkpointSteps, Path checkpointDir, int keepCheckpoints, int threads, long seed) {
+                          int checkpointSteps, Path checkpointDir, int keepCheckpoints, int threads, long seed,
+                          int gpuLayers) {
     public enum Schedule { CONSTANT, COSINE, LINEAR }
 
     /** ggml-opt's optimizers ({@code enum ggml_opt_optimizer_type}). */
@@ -76,6 +79,7 @@ public record TrainConfig(float learningRate, int warmupSteps, Schedule schedule
         }
         if (keepCheckpoints < 1) throw new IllegalArgumentException("keepCheckpoints must be >= 1, got " + keepCheckpoints);
         if (threads < 0) throw new IllegalArgumentException("threads must be >= 0, got " + threads);
+        if (gpuLayers < -1) throw new IllegalArgumentException("gpuLayers must be -1 (all) or >= 0, got " + gpuLayers);
         if (warmupSteps > 0 && maxSteps > 0 && warmupSteps >= maxSteps) {
             throw new IllegalArgumentException("warmupSteps (" + warmupSteps + ") must be below maxSteps (" + maxSteps + ")");
         }
@@ -127,6 +131,7 @@ public record TrainConfig(float learningRate, int warmupSteps, Schedule schedule
         b.keepCheckpoints = keepCheckpoints;
         b.threads = threads;
         b.seed = seed;
+        b.gpuLayers = gpuLayers;
         return b;
     }
 
@@ -153,6 +158,7 @@ public record TrainConfig(float learningRate, int warmupSteps, Schedule schedule
         private int keepCheckpoints = 2;
         private int threads;
         private long seed = 42;
+        private int gpuLayers;
 
         public Builder learningRate(float v) { learningRate = v; return this; }
         public Builder warmupSteps(int v) { warmupSteps = v; return this; }
@@ -175,11 +181,12 @@ public record TrainConfig(float learningRate, int warmupSteps, Schedule schedule
         public Builder keepCheckpoints(int v) { keepCheckpoints = v; return this; }
         public Builder threads(int v) { threads = v; return this; }
         public Builder seed(long v) { seed = v; return this; }
+        public Builder gpuLayers(int v) { gpuLayers = v; return this; }
 
         public TrainConfig build() {
             return new TrainConfig(learningRate, warmupSteps, schedule, epochs, maxSteps, contextLength, batchSize, gradientAccumulation,
                     optimizer, weightDecay, beta1, beta2, epsilon, loraPlusRatio, evalSteps, earlyStoppingPatience, checkpointSteps,
-                    checkpointDir, keepCheckpoints, threads, seed);
+                    checkpointDir, keepCheckpoints, threads, seed, gpuLayers);
         }
     }
 }

@@ -1,5 +1,6 @@
 package dev.lora4j.cli;
 
+import dev.lora4j.BufferReport;
 import dev.lora4j.Context;
 import dev.lora4j.ContextParams;
 import dev.lora4j.Generation;
@@ -59,8 +60,8 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = {"-c", "--ctx-size"}, defaultValue = "0", description = "Context size (0 = the model's).")
     int ctxSize;
 
-    @Option(names = {"-ngl", "--gpu-layers"}, defaultValue = "0", description = "Layers to offload to the GPU (-1 = all).")
-    int gpuLayers;
+    @Mixin
+    GpuOptions gpu;
 
     @Option(names = "--lora", paramLabel = "FILE[:SCALE]", description = "Apply a LoRA adapter (GGUF) with a scale (default 1); repeatable.")
     java.util.List<String> loras = new java.util.ArrayList<>();
@@ -73,8 +74,10 @@ final class GenerateCommand implements Callable<Integer> {
         common.apply();
         SamplerParams sp = new SamplerParams(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed);
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
-        try (Model m = Model.load(model, ModelParams.defaults().withGpuLayers(gpuLayers));
-             Context ctx = m.newContext(ContextParams.defaults().withContextSize(ctxSize).withThreads(common.threads))) {
+        ModelParams mp = gpu.apply(ModelParams.defaults(), System.err);
+        BufferReport.Captured<Model> loaded = BufferReport.capture(() -> Model.load(model, mp));
+        try (Model m = loaded.value();
+             Context ctx = newContext(m, loaded.report())) {
             java.util.Map<dev.lora4j.LoraAdapter, Float> adapters = new java.util.LinkedHashMap<>();
             for (String spec : loras) {
                 AdapterSpec a = AdapterSpec.parse(spec);
@@ -94,5 +97,16 @@ final class GenerateCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    private Context newContext(Model m, BufferReport modelBuffers) {
+        BufferReport.Captured<Context> c = BufferReport.capture(
+                () -> m.newContext(ContextParams.defaults().withContextSize(ctxSize).withThreads(common.threads)));
+        if (stats || gpu.offloading()) {
+            java.util.List<BufferReport.Buffer> all = new java.util.ArrayList<>(modelBuffers.buffers());
+            all.addAll(c.report().buffers());
+            GpuOptions.report(new BufferReport(all), System.err);
+        }
+        return c.value();
     }
 }

@@ -40,6 +40,9 @@ final class TrainCommand implements Callable<Integer> {
     @Mixin
     CommonOptions common;
 
+    @Mixin
+    GpuOptions gpu;
+
     @Option(names = "--base", required = true, description = "Base model (GGUF).")
     Path base;
 
@@ -144,7 +147,15 @@ final class TrainCommand implements Callable<Integer> {
                 .contextLength(contextLength).batchSize(batchSize).gradientAccumulation(gradientAccumulation)
                 .optimizer(TrainConfig.Optimizer.valueOf(optimizer.toUpperCase(Locale.ROOT))).weightDecay(weightDecay)
                 .loraPlusRatio(loraPlusRatio).evalSteps(evalSteps).earlyStoppingPatience(patience).checkpointSteps(saveSteps)
-                .checkpointDir(dir).threads(common.threads).seed(seed).build();
+                .checkpointDir(dir).threads(common.threads).seed(seed).gpuLayers(gpu.gpuLayers).build();
+        if (gpu.device >= 0) {
+            throw new IllegalArgumentException("--device is not supported by train: the trainer loads the base with llama.cpp's"
+                    + " default placement (offloaded layers over all GPUs); use CUDA_VISIBLE_DEVICES to pick one");
+        }
+        String gpuIgnored = dev.lora4j.Devices.checkGpuOptions(gpu.gpuLayers, 0);
+        if (gpuIgnored != null) {
+            System.err.println("lora4j: " + gpuIgnored);
+        }
         LoraConfig lora = new LoraConfig(r, alpha, targetModules, rsLora, LoraConfig.Init.valueOf(init.toUpperCase(Locale.ROOT)), seed);
         GgmlType type = switch (outType.toLowerCase(Locale.ROOT)) {
             case "f32" -> GgmlType.F32;

@@ -102,14 +102,19 @@ public final class GgufWriter {
 
     /** Adds a metadata entry; keys are written in the order added. */
     public GgufWriter put(String key, GgufValue value) {
+        if (key != null && metadata.containsKey(key)) {
+            throw new IllegalArgumentException("duplicate metadata key '" + key + "'");
+        }
+        return set(key, value);
+    }
+
+    /** Adds a metadata entry or replaces one (a replaced entry keeps its position). */
+    public GgufWriter set(String key, GgufValue value) {
         Objects.requireNonNull(value, "value");
         if (key == null || key.isEmpty()) {
             throw new IllegalArgumentException("metadata keys must not be empty");
         }
         utf8(key);
-        if (metadata.containsKey(key)) {
-            throw new IllegalArgumentException("duplicate metadata key '" + key + "'");
-        }
         if (key.equals(GgufFile.ALIGNMENT_KEY)) {
             if (value.type() != GgufValueType.UINT32) {
                 throw new IllegalArgumentException("'" + key + "' must be UINT32, got " + value.describeType());
@@ -122,6 +127,11 @@ public final class GgufWriter {
         checkStrings(key, value);
         metadata.put(key, value);
         return this;
+    }
+
+    /** Removes a metadata entry; returns whether there was one. */
+    public boolean remove(String key) {
+        return metadata.remove(key) != null;
     }
 
     /** Refuses strings that have no UTF-8 encoding (unpaired surrogates), so write() cannot fail on them. */

@@ -139,7 +139,7 @@ if [ "${LORA4J_GPU_BENCH:-1}" != 0 ]; then
     -L "$bin" -lggml -lggml-base -lggml-cpu -Wl,-rpath,"$bin" && timeout 120 "$work/out_prod_check" bench | tee "$out/out-prod-bench.txt"
   step "PEFT (tests/bench/peft_train.py)"
   for q in bf16 4bit; do
-    timeout 240 python3 "$root/tests/bench/peft_train.py" --params "$params" --ctx 512 --r 16 --steps 6 --quant $q 2> "$out/peft-$q.log" \
+    timeout 240 python3 "$root/tests/bench/peft_train.py" --gguf "$work/m-q8_0.gguf" --ctx 512 --r 16 --steps 6 --quant $q 2> "$out/peft-$q.log" \
       | grep RESULT | tee -a "$out/results.jsonl" || note "peft $q: see peft-$q.log ($(tail -1 "$out/peft-$q.log"))"
   done
 fi

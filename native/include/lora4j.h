@@ -18,6 +18,7 @@ extern "C" {
 
 #define LORA4J_ERR_EXCEPTION (-100)  // a C++ exception was caught; see lora4j_last_error()
 #define LORA4J_ERR_ARGUMENT  (-101)  // an argument was rejected before reaching llama.cpp
+#define LORA4J_MAX_MERGE_ADAPTERS 256 // adapters contributing to one tensor in lora4j_lora_merge_tensor
 
 // version of the shim ABI (LORA4J_SHIM_VERSION)
 int32_t lora4j_shim_version(void);

@@ -127,6 +127,28 @@ int32_t lora4j_encode(struct llama_context * ctx, struct llama_batch batch) {
 int32_t lora4j_tokenize(const struct llama_vocab * vocab, const char * text, int32_t text_len,
                         llama_token * tokens, int32_t n_tokens_max, bool add_special, bool parse_special) {
     return guarded<>((int32_t) INT32_MIN, [&] {
+        if (add_special) {
+            // llama-vocab.cpp asserts (aborts) when it must add a special token the vocabulary does not have
+            const enum llama_vocab_type type = llama_vocab_type(vocab);
+            const bool wpm = type == LLAMA_VOCAB_TYPE_WPM; // WordPiece always adds [CLS] (bos) and [SEP]
+            const char * missing = nullptr;
+            if (type == LLAMA_VOCAB_TYPE_NONE) {
+                missing = "a tokenizer";
+            } else if ((wpm || llama_vocab_get_add_bos(vocab)) && llama_vocab_bos(vocab) == LLAMA_TOKEN_NULL) {
+                missing = "the BOS token it is configured to add";
+            } else if (llama_vocab_get_add_eos(vocab) && llama_vocab_eos(vocab) == LLAMA_TOKEN_NULL) {
+                missing = "the EOS token it is configured to add";
+            } else if ((wpm || llama_vocab_get_add_sep(vocab)) && llama_vocab_sep(vocab) == LLAMA_TOKEN_NULL) {
+                missing = "the SEP token it is configured to add";
+            }
+            if (missing) {
+                set_error(std::string("the vocabulary has no ") + missing + "; tokenize without special tokens");
+                return (int32_t) INT32_MIN;
+            }
+        } else if (llama_vocab_type(vocab) == LLAMA_VOCAB_TYPE_NONE) {
+            set_error("the model has no tokenizer");
+            return (int32_t) INT32_MIN;
+        }
         return llama_tokenize(vocab, text, text_len, tokens, n_tokens_max, add_special, parse_special);
     });
 }
@@ -176,7 +198,14 @@ uint32_t lora4j_model_quantize(const char * fname_inp, const char * fname_out,
 }
 
 llama_token lora4j_sampler_sample(struct llama_sampler * smpl, struct llama_context * ctx, int32_t idx) {
-    return guarded<>((llama_token) LLAMA_TOKEN_NULL, [&] { return llama_sampler_sample(smpl, ctx, idx); });
+    return guarded<>((llama_token) LLAMA_TOKEN_NULL, [&] {
+        // llama_sampler_sample asserts on an index without logits; llama_get_logits_ith says so with NULL
+        if (llama_get_logits_ith(ctx, idx) == nullptr) {
+            set_error("no logits at batch index " + std::to_string(idx) + " (decode with logits for that token first)");
+            return (llama_token) LLAMA_TOKEN_NULL;
+        }
+        return llama_sampler_sample(smpl, ctx, idx);
+    });
 }
 
 struct llama_adapter_lora * lora4j_adapter_lora_init(struct llama_model * model, const char * path_lora) {
@@ -456,6 +485,12 @@ int32_t lora4j_lora_merge_tensor(struct lora4j_lora_merger * merger, int32_t bas
         // everything ggml would assert on is checked first: a failed GGML_ASSERT aborts the process
         if (!merger || !base_data || !out_data || !a_data || !a_types || !a_ne || !b_data || !b_types || !b_ne || !scales) {
             set_error("null argument");
+            return (int32_t) LORA4J_ERR_ARGUMENT;
+        }
+        if (n_adapters > LORA4J_MAX_MERGE_ADAPTERS) {
+            // the merge graph lives in a fixed buffer (GGML_DEFAULT_GRAPH_SIZE nodes, ~7 per adapter)
+            set_error("at most " + std::to_string(LORA4J_MAX_MERGE_ADAPTERS) + " adapters per merged tensor, got " +
+                      std::to_string(n_adapters));
             return (int32_t) LORA4J_ERR_ARGUMENT;
         }
         if (ne0 < 1 || ne1 < 1 || n_adapters < 1) {

@@ -148,6 +148,7 @@ public final class Context implements AutoCloseable {
 
     /** Next free position of sequence {@code seq} (0 when empty). */
     public int position(int seq) {
+        checkSeq(seq);
         MemorySegment c = handle.enter();
         try {
             return positionOf(c, seq);
@@ -282,7 +283,8 @@ public final class Context implements AutoCloseable {
             if (p.equals(MemorySegment.NULL)) {
                 throw new IllegalStateException("llama.cpp returned no pooled embedding");
             }
-            int nEmbd = model.embeddingLength();
+            // the pooled vector has the model's output width (llama.cpp sizes its buffer by n_embd_out)
+            int nEmbd = llama_model_n_embd_out(model.pointer());
             return p.reinterpret((long) nEmbd * Float.BYTES).toArray(ValueLayout.JAVA_FLOAT);
         } finally {
             handle.exit();

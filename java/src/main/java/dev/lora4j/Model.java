@@ -57,12 +57,14 @@ public final class Model implements AutoCloseable {
 
     /**
      * Loads a GGUF model. The file is validated in Java first (structure, bounds, tensor extents), so a
-     * truncated or corrupt file gives a {@link dev.lora4j.gguf.GgufFormatException} and never reaches llama.cpp.
+     * truncated or corrupt file gives a {@link dev.lora4j.gguf.GgufFormatException} and never reaches llama.cpp;
+     * hyper-parameters and vocabularies llama.cpp would abort the process on are refused too, as are architectures
+     * other than llama unless {@link ModelParams#withAnyArchitecture(boolean)} says the file is trusted.
      *
-     * @throws ModelLoadException when the file is missing or llama.cpp refuses it (with llama.cpp's reason)
+     * @throws ModelLoadException when the file is missing, refused, or llama.cpp refuses it (with llama.cpp's reason)
      */
     public static Model load(Path path, ModelParams params) {
-        validateFile(path);
+        validateFile(path, params);
         Llama.init();
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment mp = llama_model_default_params(arena);
@@ -90,11 +92,11 @@ public final class Model implements AutoCloseable {
         llama_model_params.load_mode(mp, mode);
     }
 
-    static void validateFile(Path path) {
+    static void validateFile(Path path, ModelParams params) {
         checkRegularFile(path);
         try (GgufFile f = GgufFile.open(path)) {
-            // open() validates header, metadata, tensor infos and data extents
-            f.tensors();
+            // open() validates header, metadata, tensor infos and data extents; ModelCheck what llama.cpp would abort on
+            ModelCheck.check(path, f, params.vocabOnly(), params.anyArchitecture());
         }
     }
 
@@ -118,7 +120,7 @@ public final class Model implements AutoCloseable {
      * quantised (e.g. Q8_0 to F32, or Q8_0 to Q4_0: lossy twice), which llama.cpp refuses by default.
      */
     public static void quantize(Path input, Path output, FileType type, int threads, boolean allowRequantize) {
-        validateFile(input);
+        validateFile(input, ModelParams.defaults());
         Llama.init();
         Path tmp = output.resolveSibling("." + output.getFileName() + ".tmp-" + ProcessHandle.current().pid());
         try (Arena arena = Arena.ofConfined()) {

@@ -16,9 +16,11 @@ package dev.lora4j;
  * @param useExtraBufts  allow repacked weight layouts (faster CPU matmuls; must be false for training)
  * @param vocabOnly      load only the vocabulary
  * @param splitMode      how offloaded layers are spread over several GPUs
+ * @param anyArchitecture load architectures (and tokenizers) lora4j has not audited: llama.cpp aborts the process on
+ *                       some malformed files of those, so set it only for files you trust (default: llama only)
  */
 public record ModelParams(int gpuLayers, int mainGpu, boolean useMmap, boolean useMlock, boolean checkTensors,
-                          boolean useExtraBufts, boolean vocabOnly, SplitMode splitMode) {
+                          boolean useExtraBufts, boolean vocabOnly, SplitMode splitMode, boolean anyArchitecture) {
 
     /** llama.cpp's {@code enum llama_split_mode}. */
     public enum SplitMode {
@@ -63,35 +65,40 @@ public record ModelParams(int gpuLayers, int mainGpu, boolean useMmap, boolean u
 
     /** CPU-only defaults (llama.cpp's, except no GPU offload). */
     public static ModelParams defaults() {
-        return new ModelParams(0, 0, true, false, false, true, false, SplitMode.LAYER);
+        return new ModelParams(0, 0, true, false, false, true, false, SplitMode.LAYER, false);
     }
 
     public ModelParams withGpuLayers(int n) {
-        return new ModelParams(n, mainGpu, useMmap, useMlock, checkTensors, useExtraBufts, vocabOnly, splitMode);
+        return new ModelParams(n, mainGpu, useMmap, useMlock, checkTensors, useExtraBufts, vocabOnly, splitMode, anyArchitecture);
     }
 
     /** The whole model on GPU device {@code gpu} (an index among the GPUs of {@link Devices#gpus()}): no split. */
     public ModelParams withDevice(int gpu) {
-        return new ModelParams(gpuLayers, gpu, useMmap, useMlock, checkTensors, useExtraBufts, vocabOnly, SplitMode.NONE);
+        return new ModelParams(gpuLayers, gpu, useMmap, useMlock, checkTensors, useExtraBufts, vocabOnly, SplitMode.NONE, anyArchitecture);
     }
 
     public ModelParams withSplitMode(SplitMode mode) {
-        return new ModelParams(gpuLayers, mainGpu, useMmap, useMlock, checkTensors, useExtraBufts, vocabOnly, mode);
+        return new ModelParams(gpuLayers, mainGpu, useMmap, useMlock, checkTensors, useExtraBufts, vocabOnly, mode, anyArchitecture);
     }
 
     public ModelParams withMmap(boolean mmap) {
-        return new ModelParams(gpuLayers, mainGpu, mmap, useMlock, checkTensors, useExtraBufts, vocabOnly, splitMode);
+        return new ModelParams(gpuLayers, mainGpu, mmap, useMlock, checkTensors, useExtraBufts, vocabOnly, splitMode, anyArchitecture);
     }
 
     public ModelParams withCheckTensors(boolean check) {
-        return new ModelParams(gpuLayers, mainGpu, useMmap, useMlock, check, useExtraBufts, vocabOnly, splitMode);
+        return new ModelParams(gpuLayers, mainGpu, useMmap, useMlock, check, useExtraBufts, vocabOnly, splitMode, anyArchitecture);
     }
 
     public ModelParams withExtraBufts(boolean extra) {
-        return new ModelParams(gpuLayers, mainGpu, useMmap, useMlock, checkTensors, extra, vocabOnly, splitMode);
+        return new ModelParams(gpuLayers, mainGpu, useMmap, useMlock, checkTensors, extra, vocabOnly, splitMode, anyArchitecture);
     }
 
     public ModelParams withVocabOnly(boolean only) {
-        return new ModelParams(gpuLayers, mainGpu, useMmap, useMlock, checkTensors, useExtraBufts, only, splitMode);
+        return new ModelParams(gpuLayers, mainGpu, useMmap, useMlock, checkTensors, useExtraBufts, only, splitMode, anyArchitecture);
+    }
+
+    /** Loads architectures and tokenizers lora4j has not audited (only for files you trust). */
+    public ModelParams withAnyArchitecture(boolean any) {
+        return new ModelParams(gpuLayers, mainGpu, useMmap, useMlock, checkTensors, useExtraBufts, vocabOnly, splitMode, any);
     }
 }

@@ -121,7 +121,7 @@ public final class Vocabulary {
             int[] tokens = out.asSlice(0, (long) n * Integer.BYTES).toArray(ValueLayout.JAVA_INT);
             if (!allowUnknown) {
                 for (int i = 0; i < tokens.length; i++) {
-                    if ((llama_vocab_get_attr(v, tokens[i]) & ATTR_UNKNOWN) != 0) {
+                    if (isUnknown(v, tokens[i])) {
                         throw new TokenizationException("the vocabulary (" + type() + ", " + size + " tokens) cannot encode "
                                 + describeUnknown(text) + "; it became the unknown token " + tokens[i] + " at position " + i);
                     }
@@ -129,6 +129,14 @@ public final class Vocabulary {
             }
             return tokens;
         }
+    }
+
+    /**
+     * Whether a token llama.cpp produced is the unknown token. A vocabulary without an unknown token makes
+     * llama.cpp emit -1 for what it cannot encode; llama_vocab_get_attr would throw through the FFM frame on it.
+     */
+    private boolean isUnknown(MemorySegment v, int token) {
+        return token < 0 || token >= size || (llama_vocab_get_attr(v, token) & ATTR_UNKNOWN) != 0;
     }
 
     /** Names the first character that, on its own, fails to tokenize or becomes the unknown token. */
@@ -140,7 +148,7 @@ public final class Vocabulary {
             try {
                 bad = false;
                 for (int tok : tokenize(s, false, false, true)) {
-                    bad |= (llama_vocab_get_attr(vocab, tok) & ATTR_UNKNOWN) != 0;
+                    bad |= isUnknown(vocab, tok);
                 }
             } catch (TokenizationException e) {
                 bad = true;

@@ -38,6 +38,13 @@ public final class lora4j_h {
         return LORA4J_ERR_ARGUMENT;
     }
 
+    private static final int LORA4J_MAX_MERGE_ADAPTERS = 256;
+
+    /** {@snippet lang=c : #define LORA4J_MAX_MERGE_ADAPTERS 256 } */
+    public static int LORA4J_MAX_MERGE_ADAPTERS() {
+        return LORA4J_MAX_MERGE_ADAPTERS;
+    }
+
     private static class lora4j_shim_version {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(CTypes.C_INT);
 

@@ -16,6 +16,9 @@ import java.util.Objects;
  */
 public record MergeOptions(List<Adapter> adapters, OutputType outputType, int threads, boolean measureErrors) {
 
+    /** Adapters one merge takes (the native merge graph of a tensor has room for this many; LORA4J_MAX_MERGE_ADAPTERS). */
+    public static final int MAX_ADAPTERS = 256;
+
     /** One adapter file and its user scale (1 = as trained; the effective scale is {@code scale * alpha / r}). */
     public record Adapter(Path path, float scale) {
         public Adapter {
@@ -51,6 +54,9 @@ public record MergeOptions(List<Adapter> adapters, OutputType outputType, int th
         adapters = List.copyOf(adapters);
         if (adapters.isEmpty()) {
             throw new IllegalArgumentException("give at least one adapter to merge");
+        }
+        if (adapters.size() > MAX_ADAPTERS) {
+            throw new IllegalArgumentException("at most " + MAX_ADAPTERS + " adapters in one merge, got " + adapters.size());
         }
         Objects.requireNonNull(outputType, "outputType");
         if (threads < 0) {

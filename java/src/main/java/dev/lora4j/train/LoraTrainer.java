@@ -693,6 +693,14 @@ public final class LoraTrainer implements AutoCloseable {
                 MemorySegment ne = arena.allocate(ValueLayout.JAVA_LONG, Math.max(1, n));
                 for (int i = 0; i < n; i++) {
                     String param = ms.get(i).name().substring(0, ms.get(i).name().length() - ".adam_m".length());
+                    long count = ms.get(i).elementCount();
+                    long vCount = f.tensor(param + ".adam_v").map(GgufTensorInfo::elementCount).orElse(-1L);
+                    if (vCount != count) {
+                        // the shim copies `count` floats of each: a shorter v would be read out of bounds
+                        throw new dev.lora4j.Lora4jException("the checkpoint " + path.getFileName() + " is damaged: " + param
+                                + ".adam_m has " + count + " values, " + param + ".adam_v "
+                                + (vCount < 0 ? "is missing" : "has " + vCount));
+                    }
                     names.setAtIndex(ValueLayout.ADDRESS, i, arena.allocateFrom(param));
                     mp.setAtIndex(ValueLayout.ADDRESS, i, arena.allocateFrom(ValueLayout.JAVA_FLOAT, f.tensorFloats(param + ".adam_m")));
                     vp.setAtIndex(ValueLayout.ADDRESS, i, arena.allocateFrom(ValueLayout.JAVA_FLOAT, f.tensorFloats(param + ".adam_v")));

@@ -27,6 +27,7 @@ final class TrainingSession implements AutoCloseable {
     private boolean closed;
 
     TrainingSession(Model model, TrainConfig config) {
+        checkTrainable(model);
         this.config = config;
         int n = config.contextLength();
         this.context = model.newContext(ContextParams.defaults().withContextSize(n).withBatchSize(n).withUbatchSize(n)
@@ -103,6 +104,22 @@ final class TrainingSession implements AutoCloseable {
             counted += (long) lc[1];
         }
         return counted == 0 ? Double.NaN : sum / counted;
+    }
+
+    /**
+     * The training graph must have a backward pass for every op: ggml aborts the process on one without (a
+     * mixture-of-experts layer's MUL_MAT_ID, and the ops of architectures other than llama).
+     */
+    static void checkTrainable(Model model) {
+        String arch = model.metadata("general.architecture").orElse("?");
+        if (!arch.equals("llama")) {
+            throw new dev.lora4j.Lora4jException("cannot train a '" + arch + "' model: lora4j trains llama-architecture models");
+        }
+        long experts = model.metadata("llama.expert_count").map(Long::parseLong).orElse(0L);
+        if (experts > 0) {
+            throw new dev.lora4j.Lora4jException("cannot train a mixture-of-experts model (" + experts
+                    + " experts): ggml has no backward pass for MUL_MAT_ID");
+        }
     }
 
     static void check(int rc, String what) {

@@ -1,0 +1,251 @@
+package dev.lora4j;
+
+import dev.lora4j.gguf.GgufFile;
+import dev.lora4j.gguf.GgufValue;
+import dev.lora4j.gguf.GgufValueType;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Optional;
+import java.util.Set;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * What llama.cpp would abort the process on, checked in Java before a model file reaches it. {@link GgufFile}
+ * validates the structure of a GGUF; this checks the meaning: the hyper-parameters llama.cpp guards with
+ * {@code GGML_ASSERT} (not exceptions) and the vocabulary invariants it asserts while loading and tokenizing.
+ * Architectures other than llama are refused unless the caller trusts the file ({@link ModelParams#anyArchitecture()}):
+ * llama.cpp knows ~150, each with its own unchecked hyper-parameters. The inventory behind each rule is in
+ * {@code docs/reliability.md}.
+ */
+final class ModelCheck {
+    private ModelCheck() {}
+
+    /** The architectures whose loading lora4j has audited and tests. */
+    static final Set<String> AUDITED_ARCHITECTURES = Set.of("llama");
+    /** Tokenizers whose loading lora4j has audited: SPM, BPE, WPM, UGM. */
+    static final Set<String> AUDITED_TOKENIZERS = Set.of("llama", "gpt2", "bert", "t5");
+    /** Tokenizers llama.cpp also knows (loaded only for trusted files). */
+    static final Set<String> OTHER_TOKENIZERS = Set.of("rwkv", "plamo2", "gemma4", "hybriddna", "whitespace");
+
+    static final int MAX_LAYERS = 512;    // LLAMA_MAX_LAYERS
+    static final int MAX_EXPERTS = 1024;  // LLAMA_MAX_EXPERTS
+    static final int LLAMA_TOKEN_TYPE_BYTE = 6;
+
+    private static final Pattern SPLIT = Pattern.compile("(.*)-(\\d{5})-of-(\\d{5})\\.gguf");
+
+    static void check(Path path, GgufFile f, boolean vocabOnly, boolean anyArchitecture) {
+        List<String> problems = new ArrayList<>();
+        checkVocabulary(f, anyArchitecture, problems);
+        String arch = f.architecture().orElse(null);
+        if (!vocabOnly && arch != null) {
+            if (!AUDITED_ARCHITECTURES.contains(arch) && !anyArchitecture) {
+                problems.add("architecture '" + arch + "' is not one lora4j has audited (" + String.join(", ", AUDITED_ARCHITECTURES)
+                        + "); load it with ModelParams.withAnyArchitecture(true) (CLI: --any-architecture) if you trust the file");
+            }
+            checkHyperParameters(f, arch, problems);
+            if (arch.equals("llama")) {
+                checkLlama(f, problems);
+            }
+        }
+        checkSplits(path, f, problems);
+        if (!problems.isEmpty()) {
+            throw new ModelLoadException(path, "refused before llama.cpp (it would abort the process): " + String.join("; ", problems));
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------ vocabulary
+
+    private static void checkVocabulary(GgufFile f, boolean trusted, List<String> problems) {
+        Optional<GgufValue> model = f.get("tokenizer.ggml.model");
+        if (model.isEmpty() || model.get().type() != GgufValueType.STRING) {
+            return; // llama.cpp refuses the file with an exception
+        }
+        String m = model.get().asString();
+        if (!AUDITED_TOKENIZERS.contains(m) && !(trusted && OTHER_TOKENIZERS.contains(m))) {
+            problems.add(OTHER_TOKENIZERS.contains(m)
+                    ? "tokenizer '" + m + "' is not one lora4j has audited (" + String.join(", ", AUDITED_TOKENIZERS)
+                            + "); load it with ModelParams.withAnyArchitecture(true) if you trust the file"
+                    : "tokenizer '" + m + "' cannot tokenize text (lora4j needs one of " + String.join(", ", AUDITED_TOKENIZERS) + ")");
+            return;
+        }
+        Optional<GgufValue> tokens = f.get("tokenizer.ggml.tokens");
+        if (tokens.isEmpty() || !tokens.get().isArray() || tokens.get().elementType() != GgufValueType.STRING) {
+            return; // an exception in llama.cpp
+        }
+        List<String> list = tokens.get().asStringList();
+        if (list.isEmpty()) {
+            problems.add("the vocabulary has no tokens");
+            return;
+        }
+        // llama.cpp maps each text to one id and asserts that no two tokens share a text (an empty one becomes "[EMPTY_i]")
+        Set<String> seen = new HashSet<>(list.size() * 2);
+        for (int i = 0; i < list.size(); i++) {
+            String t = list.get(i).isEmpty() ? "[EMPTY_" + i + "]" : list.get(i);
+            if (!seen.add(t)) {
+                problems.add("the vocabulary has token text '" + abbreviate(t) + "' twice (again at id " + i + ")");
+                break;
+            }
+        }
+        if (m.equals("bert")) {
+            Optional<GgufValue> types = f.get("tokenizer.ggml.token_type");
+            if (types.isPresent() && types.get().isArray() && isInteger(types.get().elementType())) {
+                for (int t : types.get().asIntArray()) {
+                    if (t == LLAMA_TOKEN_TYPE_BYTE) {
+                        problems.add("a WordPiece (bert) vocabulary with byte tokens");
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------ hyper-parameters
+
+    /** llama_model::load_hparams' asserts, common to every architecture. */
+    private static void checkHyperParameters(GgufFile f, String arch, List<String> problems) {
+        String p = arch + ".";
+        Optional<Long> layers = integer(f, p + "block_count");
+        if (layers.isPresent() && (layers.get() < 1 || layers.get() > MAX_LAYERS)) {
+            problems.add(p + "block_count is " + layers.get() + " (1.." + MAX_LAYERS + ")");
+            return;
+        }
+        long nLayer = layers.orElse(1L);
+        integer(f, p + "nextn_predict_layers").filter(n -> n > nLayer)
+                .ifPresent(n -> problems.add(p + "nextn_predict_layers " + n + " exceeds block_count " + nLayer));
+        long experts = integer(f, p + "expert_count").orElse(0L);
+        long used = integers(f, p + "expert_used_count").stream().mapToLong(Long::longValue).max().orElse(0L);
+        long groups = integer(f, p + "expert_group_count").orElse(0L);
+        long groupsUsed = integer(f, p + "expert_group_used_count").orElse(0L);
+        if (experts > MAX_EXPERTS) {
+            problems.add(p + "expert_count " + experts + " exceeds " + MAX_EXPERTS);
+        } else if (used > experts) {
+            problems.add(p + "expert_used_count " + used + " exceeds expert_count " + experts);
+        } else if (experts > 0) {
+            if (used == 0) {
+                problems.add(p + "expert_used_count is 0 with " + experts + " experts");
+            } else if (groups >= experts) {
+                problems.add(p + "expert_group_count " + groups + " is not below expert_count " + experts);
+            } else if (groups > 1 && (experts % groups != 0 || groupsUsed <= 0 || groupsUsed >= groups)) {
+                problems.add(p + "expert groups (" + groups + ", " + groupsUsed + " used) do not divide " + experts + " experts");
+            }
+        } else if (groups != 0) {
+            problems.add(p + "expert_group_count " + groups + " without experts");
+        }
+        Optional<GgufValue> scaling = f.get(p + "rope.scaling.type");
+        if (scaling.isPresent() && scaling.get().type() == GgufValueType.STRING
+                && !Set.of("none", "linear", "yarn", "longrope").contains(scaling.get().asString())) {
+            problems.add(p + "rope.scaling.type '" + abbreviate(scaling.get().asString()) + "' is not none, linear, yarn or longrope");
+        }
+        // several architectures divide by these (qwen35, qwen3next, minimax-01, ...)
+        integer(f, p + "full_attention_interval").filter(n -> n == 0)
+                .ifPresent(n -> problems.add(p + "full_attention_interval is 0"));
+    }
+
+    /** What the llama graph asserts or divides by: heads, head sizes, output width, causality. */
+    private static void checkLlama(GgufFile f, List<String> problems) {
+        String p = "llama.";
+        long nEmbd = integer(f, p + "embedding_length").orElse(0L);
+        List<Long> heads = integers(f, p + "attention.head_count");
+        if (heads.isEmpty() || nEmbd <= 0) {
+            return; // missing keys: an exception in llama.cpp
+        }
+        long nHead = heads.get(0);
+        for (long h : heads) {
+            if (h <= 0) {
+                problems.add(p + "attention.head_count has " + h);
+                return;
+            }
+        }
+        List<Long> kvs = integers(f, p + "attention.head_count_kv");
+        for (int i = 0; i < kvs.size(); i++) {
+            long kv = kvs.get(i);
+            long h = heads.get(heads.size() == kvs.size() ? i : 0);
+            if (kv <= 0 || h % kv != 0) {
+                problems.add(p + "attention.head_count_kv " + kv + " does not divide head_count " + h);
+                return;
+            }
+        }
+        long headK = integer(f, p + "attention.key_length").orElse(nEmbd / nHead);
+        long headV = integer(f, p + "attention.value_length").orElse(nEmbd / nHead);
+        long rope = integer(f, p + "rope.dimension_count").orElse(headK);
+        if (headK != headV) {
+            problems.add(p + "attention.key_length " + headK + " differs from value_length " + headV);
+        } else if (headK <= 0 || headK % 2 != 0 || rope % 2 != 0) {
+            problems.add("the head size " + headK + " (rope dimensions " + rope + ") must be even and positive");
+        }
+        integer(f, p + "embedding_length_out").filter(n -> n != nEmbd)
+                .ifPresent(n -> problems.add(p + "embedding_length_out " + n + " differs from embedding_length " + nEmbd));
+        Optional<GgufValue> causal = f.get(p + "attention.causal");
+        if (causal.isPresent() && causal.get().type() == GgufValueType.BOOL && !causal.get().asBoolean()) {
+            problems.add(p + "attention.causal is false (a llama model is causal)");
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------ split files
+
+    /** llama.cpp opens a split model's other files itself: they get the same structural validation. */
+    private static void checkSplits(Path path, GgufFile f, List<String> problems) {
+        Optional<Long> count = integer(f, "split.count");
+        if (count.isEmpty() || count.get() <= 1) {
+            return;
+        }
+        Matcher m = SPLIT.matcher(path.getFileName().toString());
+        if (!m.matches() || Integer.parseInt(m.group(3)) != count.get()) {
+            problems.add("split.count is " + count.get() + " but the file is not named <prefix>-00001-of-"
+                    + String.format(Locale.ROOT, "%05d", count.get()) + ".gguf");
+            return;
+        }
+        for (int i = 2; i <= count.get(); i++) {
+            Path part = path.resolveSibling(String.format(Locale.ROOT, "%s-%05d-of-%05d.gguf", m.group(1), i, count.get()));
+            if (!Files.isRegularFile(part)) {
+                problems.add("split part " + part.getFileName() + " is missing");
+                return;
+            }
+            try (GgufFile g = GgufFile.open(part)) {
+                g.tensors();
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------ values
+
+    private static boolean isInteger(GgufValueType t) {
+        return switch (t) {
+            case UINT8, INT8, UINT16, INT16, UINT32, INT32, UINT64, INT64 -> true;
+            default -> false;
+        };
+    }
+
+    /** An integer scalar; empty when absent or of another type (llama.cpp refuses wrong types with an exception). */
+    private static Optional<Long> integer(GgufFile f, String key) {
+        return f.get(key).filter(v -> !v.isArray() && isInteger(v.type())).map(GgufValue::asLong);
+    }
+
+    /** An integer scalar or array (llama.cpp's get_key_or_arr): its values. */
+    private static List<Long> integers(GgufFile f, String key) {
+        Optional<GgufValue> v = f.get(key);
+        if (v.isEmpty()) {
+            return List.of();
+        }
+        if (!v.get().isArray()) {
+            return isInteger(v.get().type()) ? List.of(v.get().asLong()) : List.of();
+        }
+        if (!isInteger(v.get().elementType())) {
+            return List.of();
+        }
+        List<Long> l = new ArrayList<>();
+        for (long x : v.get().asLongArray()) {
+            l.add(x);
+        }
+        return l;
+    }
+
+    private static String abbreviate(String s) {
+        return s.length() > 40 ? s.substring(0, 40) + "..." : s;
+    }
+}

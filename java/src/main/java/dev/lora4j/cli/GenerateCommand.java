@@ -66,6 +66,9 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--lora", paramLabel = "FILE[:SCALE]", description = "Apply a LoRA adapter (GGUF) with a scale (default 1); repeatable.")
     java.util.List<String> loras = new java.util.ArrayList<>();
 
+    @Option(names = "--any-architecture", description = "Load architectures and tokenizers lora4j has not audited (trusted files only).")
+    boolean anyArchitecture;
+
     @Option(names = "--stats", description = "Print speed figures on stderr.")
     boolean stats;
 
@@ -74,7 +77,7 @@ final class GenerateCommand implements Callable<Integer> {
         common.apply();
         SamplerParams sp = new SamplerParams(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed);
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
-        ModelParams mp = gpu.apply(ModelParams.defaults(), System.err);
+        ModelParams mp = gpu.apply(ModelParams.defaults().withAnyArchitecture(anyArchitecture), System.err);
         BufferReport.Captured<Model> loaded = BufferReport.capture(() -> Model.load(model, mp));
         try (Model m = loaded.value();
              Context ctx = newContext(m, loaded.report())) {

@@ -29,7 +29,8 @@ class TokenizerIT {
             List<String> inputs = splitInputs(Files.readString(inp, StandardCharsets.UTF_8));
             List<String> outputs = Files.readAllLines(out, StandardCharsets.UTF_8);
             assertEquals(inputs.size(), outputs.size(), name + ": test vector files disagree");
-            try (Model m = Model.load(vocab, ModelParams.defaults().withVocabOnly(true))) {
+            // llama.cpp's own vocabulary files are trusted: every tokenizer they use loads
+            try (Model m = Model.load(vocab, ModelParams.defaults().withVocabOnly(true).withAnyArchitecture(true))) {
                 for (int i = 0; i < inputs.size(); i++) {
                     String o = outputs.get(i).strip();
                     int[] expected = o.isEmpty() ? new int[0] : Arrays.stream(o.split(" ")).mapToInt(Integer::parseInt).toArray();

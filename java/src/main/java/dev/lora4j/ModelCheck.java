@@ -82,10 +82,14 @@ final class ModelCheck {
             problems.add("the vocabulary has no tokens");
             return;
         }
-        // llama.cpp maps each text to one id and asserts that no two tokens share a text (an empty one becomes "[EMPTY_i]")
+        // llama.cpp maps each text to one id and asserts that no two tokens share a text; it reads each as a C string
+        // (up to the first NUL), and an empty one becomes "[EMPTY_i]"
         Set<String> seen = new HashSet<>(list.size() * 2);
         for (int i = 0; i < list.size(); i++) {
-            String t = list.get(i).isEmpty() ? "[EMPTY_" + i + "]" : list.get(i);
+            String t = list.get(i);
+            int nul = t.indexOf('\0');
+            t = nul >= 0 ? t.substring(0, nul) : t;
+            t = t.isEmpty() ? "[EMPTY_" + i + "]" : t;
             if (!seen.add(t)) {
                 problems.add("the vocabulary has token text '" + abbreviate(t) + "' twice (again at id " + i + ")");
                 break;

@@ -1,6 +1,5 @@
 package dev.lora4j.fuzz;
 
-import com.code_intelligence.jazzer.api.FuzzedDataProvider;
 import dev.lora4j.Context;
 import dev.lora4j.ContextParams;
 import dev.lora4j.Lora4jException;
@@ -30,7 +29,8 @@ public final class AdapterLoadFuzz {
         FuzzInputs.flush();
     }
 
-    public static void fuzzerTestOneInput(FuzzedDataProvider d) {
+    public static void fuzzerTestOneInput(byte[] input) {
+        Choices d = new Choices(input);
         FuzzInputs.Seed seed = seeds.get(d.consumeInt(0, seeds.size() - 1));
         FuzzInputs.write(file, FuzzInputs.mutate(d, seed));
         float scale = d.pickValue(new float[] {1f, 0f, -1f, 0.5f, 1e30f, Float.NaN, Float.POSITIVE_INFINITY, d.consumeFloat()});

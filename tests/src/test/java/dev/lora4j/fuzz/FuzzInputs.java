@@ -1,6 +1,5 @@
 package dev.lora4j.fuzz;
 
-import com.code_intelligence.jazzer.api.FuzzedDataProvider;
 import dev.lora4j.Lora4jException;
 import dev.lora4j.gguf.GgufFile;
 import dev.lora4j.gguf.GgufValue;
@@ -86,7 +85,7 @@ final class FuzzInputs {
             32000, 65535, 65536, 0x7fff_ffffL, 0x8000_0000L, 0xffff_ffffL, 0x1_0000_0000L, Long.MAX_VALUE, -1, -2, -128,
             Integer.MIN_VALUE, Long.MIN_VALUE};
 
-    static long interesting(FuzzedDataProvider d) {
+    static long interesting(Choices d) {
         return d.consumeBoolean() ? d.pickValue(INTERESTING) : d.consumeLong();
     }
 
@@ -116,7 +115,7 @@ final class FuzzInputs {
             "tokenizer.chat_template", "tokenizer.ggml.token_type_count"};
 
     /** A metadata value of a fuzzed type with edge-case contents. */
-    static GgufValue value(FuzzedDataProvider d, GgufValue like) {
+    static GgufValue value(Choices d, GgufValue like) {
         int kind = d.consumeInt(0, 9);
         return switch (kind) {
             case 0 -> like == null ? GgufValue.ofUint32(interesting(d) & 0xffff_ffffL) : sameType(d, like);
@@ -153,7 +152,7 @@ final class FuzzInputs {
     }
 
     /** A value of the same type as {@code like}, or (for arrays) the same array shortened, emptied or with a bad entry. */
-    private static GgufValue sameType(FuzzedDataProvider d, GgufValue like) {
+    private static GgufValue sameType(Choices d, GgufValue like) {
         if (like.isArray()) {
             int n = like.length();
             int keep = d.consumeInt(0, n);
@@ -196,7 +195,7 @@ final class FuzzInputs {
      * A mutated copy of a seed GGUF: unchanged, bytes or words overwritten in the header (metadata and tensor
      * infos), a metadata entry replaced, added or removed (a GGUF that parses, with hostile values), or truncated.
      */
-    static byte[] mutate(FuzzedDataProvider d, Seed s) {
+    static byte[] mutate(Choices d, Seed s) {
         byte[] b = s.bytes().clone();
         int header = (int) Math.min(s.headerEnd(), b.length);
         switch (d.consumeInt(0, 5)) {
@@ -229,7 +228,7 @@ final class FuzzInputs {
         }
     }
 
-    private static byte[] metadataEdit(FuzzedDataProvider d, Seed s) {
+    private static byte[] metadataEdit(Choices d, Seed s) {
         try (GgufFile f = GgufFile.open(s.path())) {
             GgufWriter w = GgufWriter.copyOf(f);
             List<String> keys = new ArrayList<>(f.metadata().keySet());

@@ -1,6 +1,5 @@
 package dev.lora4j.fuzz;
 
-import com.code_intelligence.jazzer.api.FuzzedDataProvider;
 import dev.lora4j.Lora4jException;
 import dev.lora4j.gguf.GgmlType;
 import dev.lora4j.gguf.GgufFile;
@@ -36,7 +35,8 @@ public final class MergeFuzz {
         FuzzInputs.flush();
     }
 
-    public static void fuzzerTestOneInput(FuzzedDataProvider d) throws Exception {
+    public static void fuzzerTestOneInput(byte[] input) throws Exception {
+        Choices d = new Choices(input);
         // mostly the adapter is hostile; sometimes the base too
         FuzzInputs.write(baseFile, d.consumeInt(0, 7) == 0 ? FuzzInputs.mutate(d, base) : base.bytes());
         List<MergeOptions.Adapter> list = new ArrayList<>();

@@ -1,6 +1,5 @@
 package dev.lora4j.fuzz;
 
-import com.code_intelligence.jazzer.api.FuzzedDataProvider;
 import dev.lora4j.Context;
 import dev.lora4j.ContextParams;
 import dev.lora4j.Lora4jException;
@@ -27,7 +26,8 @@ public final class ModelLoadFuzz {
         FuzzInputs.flush();
     }
 
-    public static void fuzzerTestOneInput(FuzzedDataProvider d) {
+    public static void fuzzerTestOneInput(byte[] input) {
+        Choices d = new Choices(input);
         FuzzInputs.Seed seed = seeds.get(d.consumeInt(0, seeds.size() - 1));
         FuzzInputs.write(file, FuzzInputs.mutate(d, seed));
         ModelParams params = ModelParams.defaults().withMmap(d.consumeBoolean()).withVocabOnly(d.consumeInt(0, 7) == 7);
@@ -48,7 +48,7 @@ public final class ModelLoadFuzz {
     }
 
     /** Tokenizes, decodes and samples a few tokens in a small context. */
-    static void exercise(Model m, FuzzedDataProvider d) {
+    static void exercise(Model m, Choices d) {
         try (Context c = m.newContext(ContextParams.defaults().withContextSize(32).withBatchSize(32).withThreads(1))) {
             c.generate("Once upon a time", d.consumeInt(1, 3), SamplerParams.greedy(), null);
             FuzzInputs.count("generated");

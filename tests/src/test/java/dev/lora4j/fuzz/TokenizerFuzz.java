@@ -1,6 +1,5 @@
 package dev.lora4j.fuzz;
 
-import com.code_intelligence.jazzer.api.FuzzedDataProvider;
 import dev.lora4j.Model;
 import dev.lora4j.ModelParams;
 import dev.lora4j.TokenizationException;
@@ -31,7 +30,8 @@ public final class TokenizerFuzz {
         FuzzInputs.flush();
     }
 
-    public static void fuzzerTestOneInput(FuzzedDataProvider d) {
+    public static void fuzzerTestOneInput(byte[] input) {
+        Choices d = new Choices(input);
         Vocabulary v = VOCABS.get(d.consumeInt(0, VOCABS.size() - 1));
         boolean addSpecial = d.consumeBoolean();
         boolean parseSpecial = d.consumeBoolean();

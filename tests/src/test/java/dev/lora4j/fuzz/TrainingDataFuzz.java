@@ -1,6 +1,5 @@
 package dev.lora4j.fuzz;
 
-import com.code_intelligence.jazzer.api.FuzzedDataProvider;
 import dev.lora4j.Lora4jException;
 import dev.lora4j.Model;
 import dev.lora4j.ModelParams;
@@ -27,7 +26,8 @@ public final class TrainingDataFuzz {
         FuzzInputs.flush();
     }
 
-    public static void fuzzerTestOneInput(FuzzedDataProvider d) {
+    public static void fuzzerTestOneInput(byte[] input) {
+        Choices d = new Choices(input);
         Path file = FuzzInputs.scratch(d.pickValue(NAMES));
         DataOptions o;
         try {
@@ -52,7 +52,7 @@ public final class TrainingDataFuzz {
     }
 
     /** Options as a user may set them (combinations DataOptions refuses count as refused options). */
-    private static DataOptions options(FuzzedDataProvider d) {
+    private static DataOptions options(Choices d) {
         DataOptions o = DataOptions.defaults()
                 .withFormat(d.pickValue(DataFormat.values()))
                 .withContextLength(d.consumeInt(DataOptions.MIN_CONTEXT, 256))

@@ -124,6 +124,13 @@ class HostileInputIT {
             t.set(10, t.get(11));
             w.set("tokenizer.ggml.tokens", GgufValue.ofStringArray(t));
         }), ModelParams.defaults().withVocabOnly(true), "twice");
+        // found by ModelLoadFuzz: llama.cpp reads token texts as C strings, so "a\0x" and "a\0y" are the same token
+        refused(variant("nul", w -> {
+            List<String> t = new ArrayList<>(tokens());
+            t.set(300, "ab\0x");
+            t.set(301, "ab\0y");
+            w.set("tokenizer.ggml.tokens", GgufValue.ofStringArray(t));
+        }), "twice");
         refused(variant("bert-bytes", w -> w.set("tokenizer.ggml.model", GgufValue.ofString("bert"))), "byte tokens");
         refused(variant("none", w -> w.set("tokenizer.ggml.model", GgufValue.ofString("none"))), "cannot tokenize");
         refused(variant("test", w -> w.set("tokenizer.ggml.model", GgufValue.ofString("test"))), "cannot tokenize");

@@ -31,7 +31,9 @@ public final class LoraAdapter implements AutoCloseable {
         dev.lora4j.internal.NativeOwner modelOwner = model.owner();
         modelOwner.retain();
         this.handle = new NativeHandle(this, "LoRA adapter", ptr, p -> {
-            llama_adapter_lora_free(p);
+            synchronized (modelOwner) { // the model's adapter set (see load)
+                llama_adapter_lora_free(p);
+            }
             modelOwner.release();
         });
     }
@@ -52,7 +54,12 @@ public final class LoraAdapter implements AutoCloseable {
         Llama.init();
         try (Arena arena = Arena.ofConfined()) {
             Llama.clearLastError();
-            MemorySegment ptr = lora4j_h.lora4j_adapter_lora_init(model.pointer(), arena.allocateFrom(path.toString()));
+            MemorySegment ptr;
+            // llama.cpp adds each adapter to a set in its model and removes it when freed, unsynchronised: loading and
+            // freeing (also by the Cleaner's thread) adapters of one model take turns
+            synchronized (model.owner()) {
+                ptr = lora4j_h.lora4j_adapter_lora_init(model.pointer(), arena.allocateFrom(path.toString()));
+            }
             if (ptr.equals(MemorySegment.NULL)) {
                 throw new ModelLoadException(path, "llama.cpp could not load the adapter: " + Llama.reason());
             }

@@ -161,4 +161,43 @@ class ConcurrencyIT {
             assertEquals(32, ctx.generate("Once upon a time", 32, SamplerParams.greedy(), null).tokens().length);
         }
     }
+
+    /**
+     * llama.cpp keeps a model's adapters in an unsynchronised set, changed by every adapter load and free: adapters
+     * loaded and closed (or left to the Cleaner) on several threads at once must not corrupt it.
+     */
+    @Test
+    void adaptersOfOneModelLoadedAndFreedOnSeveralThreads(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
+        Path adapter = tmp.resolve("qv.gguf");
+        try (dev.lora4j.gguf.GgufFile b = dev.lora4j.gguf.GgufFile.open(model())) {
+            dev.lora4j.LoraAdapterWriter.random(b, List.of("q", "v"), 2, 4, 0.1f, 0.1f, 5).write(adapter);
+        }
+        try (Model m = Model.load(model())) {
+            ExecutorService pool = Executors.newFixedThreadPool(4);
+            List<Future<?>> futures = new ArrayList<>();
+            for (int t = 0; t < 4; t++) {
+                int thread = t;
+                futures.add(pool.submit(() -> {
+                    for (int i = 0; i < 1000; i++) {
+                        dev.lora4j.LoraAdapter a = dev.lora4j.LoraAdapter.load(m, adapter);
+                        if ((i + thread) % 2 == 0) {
+                            a.close();
+                        } else if (i % 100 == 0) {
+                            System.gc(); // the Cleaner frees the forgotten half meanwhile, on its own thread
+                        }
+                    }
+                    return null;
+                }));
+            }
+            for (Future<?> f : futures) {
+                f.get();
+            }
+            pool.shutdown();
+            try (Context ctx = m.newContext(ContextParams.defaults().withContextSize(64));
+                 dev.lora4j.LoraAdapter a = dev.lora4j.LoraAdapter.load(m, adapter)) {
+                ctx.setAdapter(a, 1f);
+                assertEquals(8, ctx.generate("Once upon a time", 8, SamplerParams.greedy(), null).tokens().length);
+            }
+        }
+    }
 }

@@ -10,8 +10,75 @@ import dev.lora4j.SamplerParams;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 
-/** 1,000 load/generate/close cycles in one JVM keep native memory flat. */
+/**
+ * Native memory stays flat over 1,000 load/generate/close cycles of a model, and over 10,000 open/use/close cycles of
+ * contexts and adapters over one model (every seventh left for the Cleaner instead of closed).
+ */
 class LifecycleIT {
+    @org.junit.jupiter.api.io.TempDir
+    Path tmp;
+
+    @Test
+    void tenThousandContextAndAdapterCycles() {
+        Path base = TestFiles.sharedModel("stories260K.gguf");
+        Path adapterFile = tmp.resolve("qv.gguf");
+        try (dev.lora4j.gguf.GgufFile b = dev.lora4j.gguf.GgufFile.open(base)) {
+            dev.lora4j.LoraAdapterWriter.random(b, java.util.List.of("q", "v"), 4, 8, 0.1f, 0.1f, 3).write(adapterFile);
+        }
+        int cycles = Integer.getInteger("lora4j.adapterCycles", 10_000);
+        long heapAtWarmup = 0;
+        long t0 = System.nanoTime();
+        float[] expected = null;
+        try (Model m = Model.load(base)) {
+            int[] prompt = m.vocabulary().tokenize("Once upon", true, false);
+            for (int i = 0; i < cycles; i++) {
+                boolean forget = i % 7 == 6;
+                Context ctx = m.newContext(ContextParams.defaults().withContextSize(32).withBatchSize(32).withThreads(1));
+                dev.lora4j.LoraAdapter a = dev.lora4j.LoraAdapter.load(m, adapterFile);
+                ctx.setAdapter(a, 0.5f);
+                ctx.decode(prompt);
+                float[] logits = ctx.logits();
+                if (expected == null) {
+                    expected = logits;
+                }
+                org.junit.jupiter.api.Assertions.assertArrayEquals(expected, logits, "cycle " + i);
+                if (!forget) {
+                    a.close();
+                    ctx.close();
+                }
+                if (i == 999) {
+                    settle();
+                    heapAtWarmup = TestFiles.nativeHeapBytes();
+                }
+                if (i % 2500 == 2499) {
+                    System.out.printf("LifecycleIT: context+adapter cycle %d: native malloc in use %d KiB, RSS %d KiB%n", i + 1,
+                            TestFiles.nativeHeapBytes() / 1024, TestFiles.rssKiB());
+                }
+            }
+            settle();
+            long heapEnd = TestFiles.nativeHeapBytes();
+            long growth = heapEnd - heapAtWarmup;
+            System.out.printf("LifecycleIT: %d context+adapter open/decode/close cycles (1 in 7 left to the Cleaner) in %.1f s: "
+                            + "native malloc in use after 1,000 = %d KiB, at end = %d KiB, growth = %d bytes (%.1f bytes per cycle)%n",
+                    cycles, (System.nanoTime() - t0) / 1e9, heapAtWarmup / 1024, heapEnd / 1024, growth,
+                    growth / (double) Math.max(1, cycles - 1000));
+            // a context (KV cache, compute buffers) or an adapter left behind per cycle would be MiBs per hundred cycles
+            assertTrue(cycles < 2000 || growth < 32 << 20, "native heap grew by " + growth + " bytes over " + (cycles - 1000) + " cycles");
+        }
+    }
+
+    /** Lets the Cleaner free what was forgotten. */
+    private static void settle() {
+        for (int i = 0; i < 3; i++) {
+            System.gc();
+            try {
+                Thread.sleep(100);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
     @Test
     void thousandLoadGenerateCloseCycles() {
         Path model = TestFiles.sharedModel("stories260K.gguf");

@@ -145,6 +145,12 @@ final class ModelCheck {
                 && !Set.of("none", "linear", "yarn", "longrope").contains(scaling.get().asString())) {
             problems.add(p + "rope.scaling.type '" + abbreviate(scaling.get().asString()) + "' is not none, linear, yarn or longrope");
         }
+        // ggml's norm kernels assert eps >= 0 (NaN fails too) at the first decode
+        for (String k : List.of("attention.layer_norm_rms_epsilon", "attention.layer_norm_epsilon")) {
+            f.get(p + k).filter(v -> !v.isArray() && (v.type() == GgufValueType.FLOAT32 || v.type() == GgufValueType.FLOAT64))
+                    .map(GgufValue::asDouble).filter(eps -> !(eps >= 0) || Double.isInfinite(eps))
+                    .ifPresent(eps -> problems.add(p + k + " is " + eps + " (a norm epsilon must be finite and >= 0)"));
+        }
         // several architectures divide by these (qwen35, qwen3next, minimax-01, ...)
         integer(f, p + "full_attention_interval").filter(n -> n == 0)
                 .ifPresent(n -> problems.add(p + "full_attention_interval is 0"));

@@ -77,6 +77,9 @@ class HostileInputIT {
         refused(variant("experts2000", w -> w.set("llama.expert_count", u32(2000))), "expert_count 2000");
         refused(variant("experts-used0", w -> w.set("llama.expert_count", u32(4))), "expert_used_count is 0");
         refused(variant("groups", w -> w.set("llama.expert_group_count", u32(1))), "expert_group_count 1 without experts");
+        // found by ModelLoadFuzz: ggml_rms_norm asserts eps >= 0 at the first decode
+        refused(variant("eps", w -> w.set("llama.attention.layer_norm_rms_epsilon", GgufValue.ofFloat32(-1e-5f))), "epsilon");
+        refused(variant("eps-nan", w -> w.set("llama.attention.layer_norm_rms_epsilon", GgufValue.ofFloat32(Float.NaN))), "epsilon");
         refused(variant("rope-scaling", w -> w.set("llama.rope.scaling.type", GgufValue.ofString("x"))), "rope.scaling.type 'x'");
         // the model also fails to quantize on these (llama-quantize reads the same hyper-parameters)
         Path bad = variant("layers0q", w -> w.set("llama.block_count", u32(0)));

@@ -231,28 +231,48 @@ final class ModelCheck {
         };
     }
 
-    /** An integer scalar; empty when absent or of another type (llama.cpp refuses wrong types with an exception). */
+    /**
+     * An integer scalar as llama.cpp reads it into its unsigned 32-bit hyper-parameters (a negative INT32 is a huge
+     * count); empty when absent or of a non-integer type (llama.cpp refuses those with an exception).
+     */
     private static Optional<Long> integer(GgufFile f, String key) {
-        return f.get(key).filter(v -> !v.isArray() && isInteger(v.type())).map(GgufValue::asLong);
+        return f.get(key).filter(v -> !v.isArray() && isInteger(v.type())).map(v -> unsigned(v.type(), v.asLong()));
     }
 
-    /** An integer scalar or array (llama.cpp's get_key_or_arr): its values. */
+    /**
+     * An integer scalar or array (llama.cpp's get_key_or_arr): its values. llama.cpp copies INT32 arrays into its
+     * uint32 arrays bit for bit and BOOL arrays as 0/1.
+     */
     private static List<Long> integers(GgufFile f, String key) {
         Optional<GgufValue> v = f.get(key);
         if (v.isEmpty()) {
             return List.of();
         }
         if (!v.get().isArray()) {
-            return isInteger(v.get().type()) ? List.of(v.get().asLong()) : List.of();
+            return integer(f, key).map(List::of).orElse(List.of());
         }
-        if (!isInteger(v.get().elementType())) {
-            return List.of();
-        }
+        GgufValueType t = v.get().elementType();
         List<Long> l = new ArrayList<>();
-        for (long x : v.get().asLongArray()) {
-            l.add(x);
+        if (t == GgufValueType.BOOL) {
+            for (boolean b : (boolean[]) v.get().value()) {
+                l.add(b ? 1L : 0L);
+            }
+        } else if (t == GgufValueType.INT32 || t == GgufValueType.UINT32) {
+            for (long x : v.get().asLongArray()) {
+                l.add(unsigned(t, x));
+            }
         }
         return l;
+    }
+
+    private static long unsigned(GgufValueType t, long x) {
+        return switch (t) {
+            case INT8 -> x & 0xffL;
+            case INT16 -> x & 0xffffL;
+            case INT32 -> x & 0xffff_ffffL;
+            case INT64 -> x < 0 ? Long.MAX_VALUE : x;
+            default -> x;
+        };
     }
 
     private static String abbreviate(String s) {

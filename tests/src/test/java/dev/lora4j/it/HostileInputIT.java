@@ -74,6 +74,11 @@ class HostileInputIT {
         refused(variant("layers999", w -> w.set("llama.block_count", u32(999))), "block_count is 999");
         refused(variant("nextn", w -> w.set("llama.nextn_predict_layers", u32(6))), "nextn_predict_layers 6");
         refused(variant("used-no-experts", w -> w.set("llama.expert_used_count", u32(1))), "expert_used_count 1 exceeds");
+        // found by ModelLoadFuzz: llama.cpp copies an INT32 array into its uint32 counts, so -1 is 4294967295
+        refused(variant("used-array", w -> w.set("llama.expert_used_count", GgufValue.ofIntArray(GgufValueType.INT32,
+                new int[] {0, 0, -1, 0, 0}))), "expert_used_count 4294967295 exceeds");
+        refused(variant("heads-bool", w -> w.set("llama.attention.head_count", GgufValue.ofBoolArray(
+                new boolean[] {true, false, true, true, true}))), "head_count has 0");
         refused(variant("experts2000", w -> w.set("llama.expert_count", u32(2000))), "expert_count 2000");
         refused(variant("experts-used0", w -> w.set("llama.expert_count", u32(4))), "expert_used_count is 0");
         refused(variant("groups", w -> w.set("llama.expert_group_count", u32(1))), "expert_group_count 1 without experts");

@@ -234,6 +234,43 @@ class HostileInputIT {
         assertTrue(e.getMessage().contains("mixture-of-experts"), e.getMessage());
     }
 
+    @Test
+    void damagedCheckpointMoments() throws Exception {
+        Path base = TestFiles.sharedModel("stories260K.gguf");
+        Path data = tmp.resolve("d.txt");
+        Files.writeString(data, "Once upon a time there was a cat. ".repeat(20));
+        Path dir = Files.createDirectory(tmp.resolve("ckpt"));
+        TrainConfig cfg = TrainConfig.builder().contextLength(16).maxSteps(1).threads(1).checkpointSteps(1).checkpointDir(dir).build();
+        try (LoraTrainer t = LoraTrainer.create(base, LoraConfig.defaults().withR(2), cfg)) {
+            t.train(TrainingData.load(data, DataOptions.defaults().withContextLength(16), t.model()), null);
+        }
+        Path ckpt = LoraTrainer.latestCheckpoint(dir).orElseThrow();
+        // the same checkpoint with one parameter's second moment cut short: the shim would read past it
+        Path damaged = dir.resolve("checkpoint-00000002.gguf");
+        try (GgufFile f = GgufFile.open(ckpt)) {
+            GgufWriter w = new GgufWriter();
+            f.metadata().forEach(w::put);
+            w.set("lora4j.steps", GgufValue.ofUint64(2));
+            boolean cut = false;
+            for (GgufTensorInfo t : f.tensors()) {
+                if (!cut && t.name().endsWith(".adam_v")) {
+                    w.addTensor(t.name(), GgmlType.F32, new long[] {2}, new byte[8]);
+                    cut = true;
+                } else {
+                    w.addTensor(t.name(), t.type(), t.shape(), f.tensorData(t.name()));
+                }
+            }
+            assertTrue(cut, "the checkpoint has no optimizer moments");
+            w.write(damaged);
+        }
+        Lora4jException e = assertThrows(Lora4jException.class, () -> {
+            try (LoraTrainer t = LoraTrainer.resume(damaged, base, cfg)) {
+                t.train(TrainingData.load(data, DataOptions.defaults().withContextLength(16), t.model()), null);
+            }
+        });
+        assertTrue(e.getMessage().contains("damaged"), e.getMessage());
+    }
+
     private static List<String> tokens() {
         try (GgufFile f = GgufFile.open(TestFiles.sharedModel("stories260K.gguf"))) {
             return f.get("tokenizer.ggml.tokens").orElseThrow().asStringList();

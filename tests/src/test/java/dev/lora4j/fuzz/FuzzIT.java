@@ -152,14 +152,14 @@ class FuzzIT {
     static List<String> campaign(int seconds, List<String> targets) throws Exception {
         List<String> failures = new ArrayList<>();
         StringBuilder report = new StringBuilder(String.format(Locale.ROOT,
-                "| target | seconds | executions | exec/s | coverage (edges) | features | corpus | outcomes | result |%n"
+                "| target | seconds (wall) | executions | exec/s | coverage (edges) | features | corpus | outcomes | result |%n"
                         + "|---|---:|---:|---:|---:|---:|---:|---|---|%n"));
         long total = 0;
         for (String t : targets) {
             Run r = run(t.strip(), seconds);
             total += r.executions;
-            report.append(String.format(Locale.ROOT, "| %s | %d | %,d | %,d | %d | %d | %d | %s | %s |%n", r.target, seconds,
-                    r.executions, r.executions / Math.max(1, seconds), r.coverage, r.features, r.corpus, r.outcomes,
+            report.append(String.format(Locale.ROOT, "| %s | %d | %,d | %,d | %d | %d | %d | %s | %s |%n", r.target, r.seconds,
+                    r.executions, r.executions / Math.max(1, r.seconds), r.coverage, r.features, r.corpus, r.outcomes,
                     r.exit == 0 ? "no finding" : "FINDING (exit " + r.exit + ")"));
             if (r.exit != 0) {
                 failures.add(r.target + " (exit " + r.exit + "):\n" + r.finding);
@@ -172,7 +172,7 @@ class FuzzIT {
         return failures;
     }
 
-    record Run(String target, int exit, long executions, long coverage, long features, long corpus, String outcomes,
+    record Run(String target, int exit, long seconds, long executions, long coverage, long features, long corpus, String outcomes,
                String finding) {}
 
     private static final Pattern DONE = Pattern.compile("#(\\d+)\\s+DONE\\s+cov: (\\d+) ft: (\\d+) corp: (\\d+)");
@@ -210,11 +210,13 @@ class FuzzIT {
             cmd.add("-max_len=2048");
             cmd.add("-len_control=0");
         }
+        long t0 = System.nanoTime();
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
         if (!p.waitFor(seconds + 300L, TimeUnit.SECONDS)) {
             p.destroyForcibly();
             throw new IllegalStateException(target + " did not stop; see " + log);
         }
+        long elapsed = (System.nanoTime() - t0) / 1_000_000_000L;
         String out = Files.readString(log, StandardCharsets.ISO_8859_1);
         long execs = 0, cov = 0, ft = 0, corp = 0;
         Matcher m = DONE.matcher(out);
@@ -248,7 +250,7 @@ class FuzzIT {
             int i = Math.max(out.indexOf("== Java Exception"), out.indexOf("# A fatal error"));
             finding = (i >= 0 ? out.substring(i, Math.min(out.length(), i + 3000)) : tail(out)) + "\n(log: " + log + ")";
         }
-        return new Run(target, exit, execs, cov, ft, corp, outcomes, finding);
+        return new Run(target, exit, elapsed, execs, cov, ft, corp, outcomes, finding);
     }
 
     private static String tail(String s) {

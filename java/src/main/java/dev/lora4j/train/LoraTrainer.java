@@ -87,7 +87,8 @@ public final class LoraTrainer implements AutoCloseable {
         Model m = Model.load(basePath, ModelParams.defaults().withExtraBufts(false).withGpuLayers(config.gpuLayers()));
         Path tmpAdapter = null;
         try {
-            tmpAdapter = Files.createTempFile(basePath.toAbsolutePath().getParent(), ".lora4j-init-", ".gguf");
+            // in the temporary directory, never beside the base (its directory may be read-only or shared)
+            tmpAdapter = Files.createTempFile("lora4j-init-", ".gguf");
             writeInitialAdapter(m, tmpAdapter, initialAdapter, resumeFrom);
             this.model = m;
             this.adapter = LoraAdapter.load(m, tmpAdapter);

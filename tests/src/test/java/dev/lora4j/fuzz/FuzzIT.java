@@ -68,7 +68,7 @@ class FuzzIT {
     static void seedModels(Path dir) throws IOException {
         Files.createDirectories(dir);
         try (var s = Files.list(shared.resolve("models"))) {
-            for (Path p : s.filter(p -> p.toString().endsWith(".gguf")).toList()) {
+            for (Path p : s.filter(p -> p.toString().endsWith(".gguf") && !p.getFileName().toString().startsWith(".")).toList()) {
                 Path link = dir.resolve(p.getFileName());
                 if (!Files.exists(link)) {
                     Files.createSymbolicLink(link, p);

@@ -36,7 +36,7 @@ final class TestFiles {
 
     static List<Path> sharedModels() {
         try (Stream<Path> s = Files.list(shared().resolve("models"))) {
-            return s.filter(p -> p.toString().endsWith(".gguf")).sorted().toList();
+            return s.filter(p -> p.toString().endsWith(".gguf") && !p.getFileName().toString().startsWith(".")).sorted().toList();
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }

@@ -122,7 +122,7 @@ public final class Model implements AutoCloseable {
     public static void quantize(Path input, Path output, FileType type, int threads, boolean allowRequantize) {
         validateFile(input, ModelParams.defaults());
         Llama.init();
-        Path tmp = output.resolveSibling("." + output.getFileName() + ".tmp-" + ProcessHandle.current().pid());
+        Path tmp = dev.lora4j.gguf.GgufWriter.temporaryFileFor(output);
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment qp = llama_model_quantize_default_params(arena);
             dev.lora4j.bindings.llama_model_quantize_params.ftype(qp, type.id());

@@ -41,10 +41,11 @@ import java.util.Set;
  * memory segment), one tensor at a time, so multi-GiB files never need to be held in memory. Each tensor
  * must deliver exactly its declared byte size.
  *
- * <p>Writing is atomic: the file is written to {@code .<name>.tmp-<random>} in the target's directory,
+ * <p>Writing is atomic: the file is written to {@code .<name>.tmp-<pid>-<random>} in the target's directory,
  * forced to disk and renamed onto the target. On any failure (an I/O error such as a full disk, or an
- * exception from a tensor callback) the temporary file is deleted and the target is left as it was. I/O
- * errors are thrown as {@link UncheckedIOException}.
+ * exception from a tensor callback) the temporary file is deleted and the target is left as it was; the temporary
+ * files of writes whose process was killed are deleted by the next write to the same target. I/O errors are thrown
+ * as {@link UncheckedIOException}.
  */
 public final class GgufWriter {
 
@@ -270,9 +271,7 @@ public final class GgufWriter {
         Objects.requireNonNull(progress, "progress");
         Path abs = target.toAbsolutePath();
         Path dir = abs.getParent();
-        byte[] rnd = new byte[6];
-        new SecureRandom().nextBytes(rnd);
-        Path tmp = dir.resolve("." + abs.getFileName() + ".tmp-" + HexFormat.of().formatHex(rnd));
+        Path tmp = temporaryFileFor(abs);
         try {
             try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
                 writeTo(ch, progress);
@@ -302,6 +301,34 @@ public final class GgufWriter {
         } catch (IOException | RuntimeException ignored) {
             // the data itself is already on disk
         }
+    }
+
+    /**
+     * A fresh temporary path beside {@code target} ({@code .<name>.tmp-<pid>-<random>}) for an atomic write, after
+     * deleting the temporary files that writes of killed processes left for the same target (their pid is gone).
+     */
+    public static Path temporaryFileFor(Path target) {
+        Path abs = target.toAbsolutePath();
+        String prefix = "." + abs.getFileName() + ".tmp-";
+        try (java.util.stream.Stream<Path> s = Files.list(abs.getParent())) {
+            for (Path p : s.filter(p -> p.getFileName().toString().startsWith(prefix)).toList()) {
+                String rest = p.getFileName().toString().substring(prefix.length());
+                int dash = rest.indexOf('-');
+                try {
+                    long pid = Long.parseLong(dash < 0 ? rest : rest.substring(0, dash));
+                    if (ProcessHandle.of(pid).isEmpty()) {
+                        Files.deleteIfExists(p);
+                    }
+                } catch (NumberFormatException | IOException notOurs) {
+                    // not a name this writer makes, or already gone: leave it
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            // no listing (e.g. the directory is missing): the write itself reports what is wrong
+        }
+        byte[] rnd = new byte[6];
+        new SecureRandom().nextBytes(rnd);
+        return abs.resolveSibling(prefix + ProcessHandle.current().pid() + "-" + HexFormat.of().formatHex(rnd));
     }
 
     @SuppressWarnings("unchecked")

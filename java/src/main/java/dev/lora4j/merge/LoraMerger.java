@@ -22,7 +22,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.OptionalInt;
 import java.util.Set;
-import java.util.stream.Stream;
 
 /**
  * Merges LoRA adapters into a base model and writes a new GGUF model: {@code W' = W + Σ scale·alpha/r·B·A} for
@@ -47,17 +46,16 @@ import java.util.stream.Stream;
  *       largest merged tensor (two F32 copies in ggml's compute buffer and one in the output type), whatever the model
  *       size (the base and the adapters are memory-mapped, and mapped pages are released after use): models larger
  *       than RAM merge. All parallel work (dequantisation, the graph, re-quantisation, error sums) runs on ggml's
- *       CPU threads ({@link MergeOptions#threads()}). The output is written to {@code .<name>.tmp-<hex>}
+ *       CPU threads ({@link MergeOptions#threads()}). The output is written to {@code .<name>.tmp-<pid>-<hex>}
  *       beside it and renamed onto it at the end, so an interrupted merge (even {@code kill -9}) never leaves a
- *       partial file at the output path. A killed run leaves its temporary file behind; the merger does not delete
- *       such files (another merge may be writing one), it logs a warning naming any it finds.</li>
+ *       partial file at the output path. A killed run leaves its temporary file behind; the next write to the same
+ *       output deletes those whose process is gone (a merge still running keeps its own).</li>
  *   <li>It never merges in place: an output path that is the base or one of the adapters is refused.</li>
  * </ul>
  *
  * <p>The returned {@link MergeReport} has the error of every merged tensor against the exact F32 merge.
  */
 public final class LoraMerger {
-    private static final System.Logger LOG = System.getLogger(LoraMerger.class.getName());
 
     /** Metadata keys of the merge record. */
     public static final String KEY_ADAPTERS = "lora4j.merge.adapters";
@@ -115,7 +113,6 @@ public final class LoraMerger {
         for (MergeOptions.Adapter a : options.adapters()) {
             refuseSame(out, a.path(), "an adapter");
         }
-        warnStaleTemps(out);
         Llama.init();
         List<GgufFile> open = new ArrayList<>();
         try {
@@ -327,24 +324,6 @@ public final class LoraMerger {
         if (same) {
             throw new IllegalArgumentException("refusing to merge in place: the output " + out + " is " + what
                     + " (" + input + "); write the merged model to another file");
-        }
-    }
-
-    private static void warnStaleTemps(Path out) {
-        Path abs = out.toAbsolutePath();
-        Path dir = abs.getParent();
-        if (dir == null || !Files.isDirectory(dir)) {
-            return;
-        }
-        String prefix = "." + abs.getFileName() + ".tmp-";
-        try (Stream<Path> s = Files.list(dir)) {
-            List<Path> stale = s.filter(p -> p.getFileName().toString().startsWith(prefix)).sorted().toList();
-            if (!stale.isEmpty()) {
-                LOG.log(System.Logger.Level.WARNING, "temporary files of interrupted writes of " + abs + " (safe to delete when no merge "
-                        + "to it is running): " + stale);
-            }
-        } catch (IOException e) {
-            // only a warning
         }
     }
 }

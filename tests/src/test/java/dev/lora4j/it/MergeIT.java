@@ -405,8 +405,8 @@ class MergeIT {
 
     /**
      * A merge killed (SIGKILL) at a random moment ({@code -Dlora4j.kill.trials}, default 10) never leaves a partial file at the output path: it is either absent
-     * or the complete merged model. Each kill may leave one {@code .<name>.tmp-<hex>} file behind (the merger does not
-     * delete other runs' temporary files).
+     * or the complete merged model. A kill leaves its {@code .<name>.tmp-<pid>-<hex>} file behind; the next merge to the
+     * same output deletes it (its process is gone), so at most the last kill's remains.
      */
     @Test
     void killedMergeLeavesNoPartialOutput() throws Exception {
@@ -458,6 +458,7 @@ class MergeIT {
                 }
             }
         }
+        assertTrue(listTemps(dir, "merged.gguf").size() <= 1, "temporary files of killed merges pile up: " + listTemps(dir, "merged.gguf"));
         System.out.printf(Locale.ROOT, "kill -9: merge takes %.2f s in a child JVM; %d kills at random times: %d left no output, "
                 + "%d a complete one, %d temporary files left%n", fullSeconds, trials, absent, complete, listTemps(dir, "merged.gguf").size());
         assertTrue(absent > 0, "no kill landed before the rename; the test did not test anything");

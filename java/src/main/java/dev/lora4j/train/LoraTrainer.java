@@ -664,6 +664,11 @@ public final class LoraTrainer implements AutoCloseable {
                         f.requireInt("lora4j.train.context_length"), f.requireInt("lora4j.train.samples_per_step"),
                         f.requireString("lora4j.train.optimizer"), f.requireFloat("lora4j.train.lora_plus_ratio"),
                         f.requireLong("lora4j.train.seed"), f.requireString("lora4j.base.file"), f.requireLong("lora4j.base.size"));
+            } catch (Lora4jException e) {
+                throw e;
+            } catch (RuntimeException e) {
+                // a key missing or of the wrong type, a value out of range: the file is not a checkpoint lora4j wrote
+                throw new Lora4jException("the checkpoint " + path + " is damaged: " + e.getMessage(), e);
             }
         }
 

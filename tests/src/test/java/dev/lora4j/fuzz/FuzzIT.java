@@ -43,7 +43,7 @@ import org.junit.jupiter.api.Test;
  */
 class FuzzIT {
     static final List<String> TARGETS = List.of("GgufReaderFuzz", "ModelLoadFuzz", "AdapterLoadFuzz", "TokenizerFuzz",
-            "TrainingDataFuzz", "MergeFuzz");
+            "TrainingDataFuzz", "MergeFuzz", "CheckpointFuzz");
 
     static Path work;
     static Path shared;
@@ -61,6 +61,7 @@ class FuzzIT {
         seedModels(work.resolve("models"));
         seedAdapters(work.resolve("adapters"));
         seedReader(work.resolve("reader-seeds"));
+        seedCheckpoints(work.resolve("checkpoints"));
         Files.createDirectories(work.resolve("scratch"));
     }
 
@@ -100,6 +101,29 @@ class FuzzIT {
     private static void write(Path p, LoraAdapterWriter w) {
         if (!Files.exists(p)) {
             w.write(p);
+        }
+    }
+
+    /** Checkpoints of stories260K (q,v r2 and all-linear r4), made with {@link CheckpointFuzz#CONFIG}. */
+    static void seedCheckpoints(Path dir) throws IOException {
+        Files.createDirectories(dir);
+        int[] tokens = new int[16];
+        int[] labels = new int[16];
+        for (int i = 0; i < 16; i++) {
+            tokens[i] = 1 + i * 7;
+            labels[i] = 1 + (i + 1) * 7;
+        }
+        List<dev.lora4j.train.TrainingSample> samples = List.of(new dev.lora4j.train.TrainingSample(tokens, labels, 0));
+        for (var lora : List.of(dev.lora4j.train.LoraConfig.defaults().withR(2),
+                dev.lora4j.train.LoraConfig.defaults().withR(4).withTargetModules(List.of(LoraTargets.ALL_LINEAR)))) {
+            Path out = dir.resolve("r" + lora.r() + ".gguf");
+            if (!Files.exists(out)) {
+                try (dev.lora4j.train.LoraTrainer t = dev.lora4j.train.LoraTrainer.create(base, lora,
+                        CheckpointFuzz.CONFIG.toBuilder().maxSteps(2).build())) {
+                    t.train(samples, List.of(), null);
+                    t.saveCheckpoint(out);
+                }
+            }
         }
     }
 
@@ -190,6 +214,7 @@ class FuzzIT {
                 "--enable-native-access=ALL-UNNAMED", "-Xmx2g", "-XX:+EnableDynamicAgentLoading",
                 "-Dlora4j.fuzz.models=" + work.resolve("models"),
                 "-Dlora4j.fuzz.adapters=" + work.resolve("adapters"),
+                "-Dlora4j.fuzz.checkpoints=" + work.resolve("checkpoints"),
                 "-Dlora4j.fuzz.vocabs=" + vocabs(),
                 "-Dlora4j.fuzz.base=" + base,
                 "-Dlora4j.fuzz.work=" + work.resolve("scratch"),

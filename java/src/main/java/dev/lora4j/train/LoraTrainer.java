@@ -249,6 +249,12 @@ public final class LoraTrainer implements AutoCloseable {
                             throw new Lora4jException(f.path() + ": " + t.name() + " has rank " + ai.ne(1) + " / shape "
                                     + java.util.Arrays.toString(ai.shape()) + ", expected r=" + r + " and n_in=" + nIn);
                         }
+                        for (GgufTensorInfo ti : List.of(ai, bi)) {
+                            if (!GgmlQuant.canDequantize(ti.type())) {
+                                throw new Lora4jException(f.path() + ": " + ti.name() + " is " + ti.type()
+                                        + ", not a type of LoRA weights (F32, F16, BF16, Q8_0, Q4_0)");
+                            }
+                        }
                         a = f.tensorFloats(an);
                         b = f.tensorFloats(bn);
                     } else {
@@ -659,11 +665,22 @@ public final class LoraTrainer implements AutoCloseable {
                 LoraConfig lc = new LoraConfig(f.requireInt("lora4j.lora.r"), f.requireFloat("lora4j.lora.alpha"),
                         f.get("lora4j.lora.target_modules").orElseThrow().asStringList(), f.getBoolean("lora4j.lora.use_rslora", false),
                         LoraConfig.Init.valueOf(f.requireString("lora4j.lora.init")), f.requireLong("lora4j.lora.seed"));
-                return new Checkpoint(path, lc, f.requireLong("lora4j.steps"), f.requireInt("lora4j.epoch"),
+                Checkpoint c = new Checkpoint(path, lc, f.requireLong("lora4j.steps"), f.requireInt("lora4j.epoch"),
                         Math.toIntExact(f.requireLong("lora4j.sample_in_epoch")), f.requireLong("lora4j.tokens"),
                         f.requireInt("lora4j.train.context_length"), f.requireInt("lora4j.train.samples_per_step"),
                         f.requireString("lora4j.train.optimizer"), f.requireFloat("lora4j.train.lora_plus_ratio"),
                         f.requireLong("lora4j.train.seed"), f.requireString("lora4j.base.file"), f.requireLong("lora4j.base.size"));
+                if (c.steps < 0 || c.epoch < 0 || c.sampleInEpoch < 0 || c.tokens < 0) {
+                    throw new Lora4jException("the checkpoint " + path + " is damaged: a negative position (step " + c.steps
+                            + ", epoch " + c.epoch + ", sample " + c.sampleInEpoch + ", tokens " + c.tokens + ")");
+                }
+                for (GgufTensorInfo t : f.tensors()) {
+                    if (t.type() != GgmlType.F32 && !t.name().endsWith(".lora_a") && !t.name().endsWith(".lora_b")
+                            || !GgmlQuant.canDequantize(t.type())) {
+                        throw new Lora4jException("the checkpoint " + path + " is damaged: " + t.name() + " is " + t.type());
+                    }
+                }
+                return c;
             } catch (Lora4jException e) {
                 throw e;
             } catch (RuntimeException e) {

@@ -234,41 +234,66 @@ class HostileInputIT {
         assertTrue(e.getMessage().contains("mixture-of-experts"), e.getMessage());
     }
 
+    /** Damaged checkpoints on resume: the shim would read past a short moment; the position indexes the data. */
     @Test
-    void damagedCheckpointMoments() throws Exception {
+    void damagedCheckpoints() throws Exception {
         Path base = TestFiles.sharedModel("stories260K.gguf");
         Path data = tmp.resolve("d.txt");
         Files.writeString(data, "Once upon a time there was a cat. ".repeat(20));
         Path dir = Files.createDirectory(tmp.resolve("ckpt"));
-        TrainConfig cfg = TrainConfig.builder().contextLength(16).maxSteps(1).threads(1).checkpointSteps(1).checkpointDir(dir).build();
+        TrainConfig cfg = TrainConfig.builder().contextLength(16).maxSteps(2).threads(1).checkpointSteps(1).checkpointDir(dir).build();
         try (LoraTrainer t = LoraTrainer.create(base, LoraConfig.defaults().withR(2), cfg)) {
             t.train(TrainingData.load(data, DataOptions.defaults().withContextLength(16), t.model()), null);
         }
         Path ckpt = LoraTrainer.latestCheckpoint(dir).orElseThrow();
-        // the same checkpoint with one parameter's second moment cut short: the shim would read past it
-        Path damaged = dir.resolve("checkpoint-00000002.gguf");
+        // one parameter's second moment cut short
+        resumeRefused(base, data, cfg, damage(ckpt, "short-v", (w, t, f) -> t.name().endsWith(".adam_v")
+                ? add(w, t.name(), GgmlType.F32, new long[] {2}, new byte[8]) : false), "adam_v");
+        // found by CheckpointFuzz: a negative position in the epoch indexed the sample list
+        resumeRefused(base, data, cfg, damage(ckpt, "position", (w, t, f) -> {
+            w.set("lora4j.sample_in_epoch", GgufValue.ofUint64(-1L));
+            return false;
+        }), "negative position");
+        // found by CheckpointFuzz: LoRA weights of a type that has no float conversion
+        resumeRefused(base, data, cfg, damage(ckpt, "i32", (w, t, f) -> t.name().endsWith(".lora_a")
+                ? add(w, t.name(), GgmlType.I32, t.shape(), new byte[(int) t.elementCount() * 4]) : false), "I32");
+    }
+
+    interface TensorEdit {
+        /** Adds a replacement for {@code t} and returns true, or returns false to copy it. */
+        boolean apply(GgufWriter w, GgufTensorInfo t, GgufFile f);
+    }
+
+    private static boolean add(GgufWriter w, String name, GgmlType type, long[] shape, byte[] data) {
+        w.addTensor(name, type, shape, data);
+        return true;
+    }
+
+    private Path damage(Path ckpt, String name, TensorEdit edit) {
+        Path out = ckpt.resolveSibling("checkpoint-9999" + Math.abs(name.hashCode() % 1000) + ".gguf");
         try (GgufFile f = GgufFile.open(ckpt)) {
             GgufWriter w = new GgufWriter();
             f.metadata().forEach(w::put);
-            w.set("lora4j.steps", GgufValue.ofUint64(2));
-            boolean cut = false;
+            boolean once = false;
             for (GgufTensorInfo t : f.tensors()) {
-                if (!cut && t.name().endsWith(".adam_v")) {
-                    w.addTensor(t.name(), GgmlType.F32, new long[] {2}, new byte[8]);
-                    cut = true;
-                } else {
+                if (once || !edit.apply(w, t, f)) {
                     w.addTensor(t.name(), t.type(), t.shape(), f.tensorData(t.name()));
+                } else {
+                    once = true;
                 }
             }
-            assertTrue(cut, "the checkpoint has no optimizer moments");
-            w.write(damaged);
+            w.write(out);
         }
+        return out;
+    }
+
+    private static void resumeRefused(Path base, Path data, TrainConfig cfg, Path ckpt, String why) {
         Lora4jException e = assertThrows(Lora4jException.class, () -> {
-            try (LoraTrainer t = LoraTrainer.resume(damaged, base, cfg)) {
+            try (LoraTrainer t = LoraTrainer.resume(ckpt, base, cfg)) {
                 t.train(TrainingData.load(data, DataOptions.defaults().withContextLength(16), t.model()), null);
             }
         });
-        assertTrue(e.getMessage().contains("damaged"), e.getMessage());
+        assertTrue(e.getMessage().contains("damaged") && e.getMessage().contains(why), e.getMessage());
     }
 
     private static List<String> tokens() {

@@ -224,6 +224,7 @@ class FuzzIT {
                 "--target_class=dev.lora4j.fuzz." + target,
                 "--instrumentation_includes=dev.lora4j.**",
                 "--keep_going=" + Integer.getInteger("lora4j.fuzz.keepGoing", 1),
+                "--reproducer_path=" + artifacts, // Jazzer's Crash_<hash>.java reproducers, beside the inputs
                 // a fixed seed (default 1) makes the CI smoke repeatable; -Dlora4j.fuzz.seed=0 draws one
                 "-seed=" + Long.getLong("lora4j.fuzz.seed", 1),
                 "-max_total_time=" + seconds, "-timeout=60", "-rss_limit_mb=8192", "-print_final_stats=1",

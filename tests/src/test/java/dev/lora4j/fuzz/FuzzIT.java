@@ -238,6 +238,7 @@ class FuzzIT {
             cmd.add("-max_len=2048");
             cmd.add("-len_control=0");
         }
+        List<String> before = newFindings(artifacts, List.of());
         long t0 = System.nanoTime();
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
         if (!p.waitFor(seconds + 300L, TimeUnit.SECONDS)) {
@@ -262,8 +263,9 @@ class FuzzIT {
             ft = Long.parseLong(m.group(3));
             corp = Long.parseLong(m.group(4));
         }
+        // with --keep_going the statistics are printed after each finding, cumulatively: the last one counts
         Matcher runs = Pattern.compile("stat::number_of_executed_units: (\\d+)").matcher(out);
-        if (runs.find()) {
+        while (runs.find()) {
             execs = Long.parseLong(runs.group(1));
         }
         String outcomes = "";
@@ -274,11 +276,25 @@ class FuzzIT {
         }
         String finding = "";
         int exit = p.exitValue();
+        // --keep_going ends with exit 0 after findings: its inputs in the artifacts folder say so
+        List<String> found = newFindings(artifacts, before);
+        if (exit == 0 && !found.isEmpty()) {
+            exit = -1;
+        }
         if (exit != 0) {
             int i = Math.max(out.indexOf("== Java Exception"), out.indexOf("# A fatal error"));
             finding = (i >= 0 ? out.substring(i, Math.min(out.length(), i + 3000)) : tail(out)) + "\n(log: " + log + ")";
         }
         return new Run(target, exit, elapsed, execs, cov, ft, corp, outcomes, finding);
+    }
+
+    /** The crash, timeout and out-of-memory inputs in {@code artifacts} that are not in {@code known}. */
+    private static List<String> newFindings(Path artifacts, List<String> known) throws IOException {
+        try (var s = Files.list(artifacts)) {
+            return s.map(p -> p.getFileName().toString())
+                    .filter(n -> n.startsWith("crash-") || n.startsWith("timeout-") || n.startsWith("oom-"))
+                    .filter(n -> !known.contains(n)).sorted().toList();
+        }
     }
 
     private static String tail(String s) {

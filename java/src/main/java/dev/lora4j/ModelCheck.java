@@ -54,7 +54,7 @@ final class ModelCheck {
         }
         checkSplits(path, f, problems);
         if (!problems.isEmpty()) {
-            throw new ModelLoadException(path, "refused before llama.cpp (it would abort the process): " + String.join("; ", problems));
+            throw new ModelLoadException(path, "refused before llama.cpp, which could abort the process on it: " + String.join("; ", problems));
         }
     }
 

@@ -62,7 +62,8 @@ mkdir -p "$tmp/llama.cpp"
     llama.cpp)
 
 # 2. jars
-jar="$(ls "$root"/java/target/lora4j-*-all.jar | head -1)"
+jars=("$root"/java/target/lora4j-*-all.jar); jar="${jars[0]}"
+[ -f "$jar" ] || { echo "no CLI jar in $root/java/target: run ./lora4j build first" >&2; exit 1; }
 mkdir -p "$tmp/jar" && (cd "$tmp/jar" && jar -xf "$jar" && rm -rf dev/lora4j/native && jar --create --file "$out/lora4j.jar" --manifest META-INF/MANIFEST.MF -C . .)
 jar --create --file "$out/lora4j-tests.jar" -C "$root/tests/target/classes" . -C "$root/tests/target/test-classes" .
 console="$HOME/.m2/repository/org/junit/platform/junit-platform-console-standalone/$junit_version/junit-platform-console-standalone-$junit_version.jar"

@@ -50,7 +50,7 @@ else
     lib="$(dirname "$(find / -name 'libcublas.so*' -not -path '/proc/*' 2>/dev/null | head -1)")"
   fi
   [ -f "$inc/cublas_v2.h" ] || { note "FAIL no cuBLAS found (headers)"; exit 1; }
-  cublas="$(ls "$lib"/libcublas.so* | sort | head -1)"; cublaslt="$(ls "$lib"/libcublasLt.so* | sort | head -1)"
+  cublas="$(find "$lib" -maxdepth 1 -name 'libcublas.so*' | sort | head -1)"; cublaslt="$(find "$lib" -maxdepth 1 -name 'libcublasLt.so*' | sort | head -1)"
   echo "cuBLAS of a Python package: $inc, $cublas, $cublaslt"
   cmake_cuda+=("-DCUDA_cublas_LIBRARY=$cublas" "-DCUDA_cublasLt_LIBRARY=$cublaslt" "-DCMAKE_CUDA_FLAGS=-I$inc" "-DCMAKE_CXX_FLAGS=-I$inc")
   export LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
@@ -82,7 +82,7 @@ bin="$work/build/bin"
 step "lora4j shim and staging"
 stage="$work/stage" && rm -rf "$stage" && mkdir -p "$stage"
 c++ -O2 -std=c++17 -shared -fPIC -o "$stage/liblora4j.so" "$root"/native/src/*.cpp -I "$root/native/include" -I "$src/include" \
-  -I "$src/ggml/include" -I "$src/src" -L "$bin" -lllama -lggml -lggml-base -lggml-cpu -Wl,-rpath,'$ORIGIN' \
+  -I "$src/ggml/include" -I "$src/src" -L "$bin" -lllama -lggml -lggml-base -lggml-cpu -Wl,-rpath,"\$ORIGIN" \
   || { note "FAIL shim build"; exit 1; }
 : > "$stage/load-order.txt"
 for l in ggml-base ggml-cpu ggml-cuda ggml llama; do

@@ -1,5 +1,6 @@
 package dev.lora4j.bindings;
 
+import dev.lora4j.testsupport.Requires;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -29,10 +30,10 @@ class GeneratedBindingsUpToDateTest {
 
     @Test
     void committedBindingsMatchTheGenerator() throws IOException {
-        GeneratorSupport.require(GeneratorSupport.libclangAvailable(),
+        Requires.that(GeneratorSupport.libclangAvailable(),
                 GeneratorSupport.PYTHON + " cannot import clang.cindex, so the generator cannot run; " + GeneratorSupport.INSTALL_HINT);
         Path src = GeneratorSupport.llamaSource();
-        GeneratorSupport.require(src != null, "no llama.cpp source found (--llama-src / LLAMA_CPP_DIR / native/target/native.properties / "
+        Requires.that(src != null, "no llama.cpp source found (--llama-src / LLAMA_CPP_DIR / native/target/native.properties / "
                 + "~/.cache/lora4j/src/llama.cpp-" + GeneratorSupport.PINNED_TREE + "); build native/ first");
         Path root = GeneratorSupport.projectRoot();
         Path bindings = GeneratorSupport.bindingsDir();

@@ -9,9 +9,6 @@ import java.util.List;
 import java.util.Properties;
 import java.util.concurrent.TimeUnit;
 
-import static org.junit.jupiter.api.Assertions.fail;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
-
 /** Shared helpers of the generator tests: where things are, and skip-or-fail when a tool is missing. */
 final class GeneratorSupport {
     static final String PINNED_TREE = "fd570ef54b10ec5fecb739e7e04c8ce44a6f415a";
@@ -33,22 +30,6 @@ final class GeneratorSupport {
 
     static Path bindingsDir() {
         return projectRoot().resolve("bindings");
-    }
-
-    /** Whether a missing tool must fail the test instead of skipping it (CI, or -Dlora4j.requireGenerator=true). */
-    static boolean required() {
-        String ci = System.getenv("CI");
-        return (ci != null && !ci.isEmpty() && !ci.equalsIgnoreCase("false")) || Boolean.getBoolean("lora4j.requireGenerator");
-    }
-
-    /** Skips the test (or fails it where tools are required) when {@code ok} is false. */
-    static void require(boolean ok, String message) {
-        if (!ok) {
-            if (required()) {
-                fail(message + " (required: CI is set or -Dlora4j.requireGenerator=true)");
-            }
-            assumeTrue(false, message);
-        }
     }
 
     /** The llama.cpp source, found as generate.py finds it; null when none has llama.h. */

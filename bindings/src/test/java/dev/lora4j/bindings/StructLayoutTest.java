@@ -1,5 +1,6 @@
 package dev.lora4j.bindings;
 
+import dev.lora4j.testsupport.Requires;
 import java.io.IOException;
 import java.lang.foreign.GroupLayout;
 import java.lang.foreign.MemoryLayout;
@@ -43,9 +44,9 @@ class StructLayoutTest {
     @Test
     void javaLayoutsMatchTheCCompiler() throws Exception {
         String cc = findCompiler();
-        GeneratorSupport.require(cc != null, "no C compiler (cc, gcc, clang or $CC) to compile bindings/generator/layout_check.c");
+        Requires.that(cc != null, "no C compiler (cc, gcc, clang or $CC) to compile bindings/generator/layout_check.c");
         Path src = GeneratorSupport.llamaSource();
-        GeneratorSupport.require(src != null, "no llama.cpp source found (LLAMA_CPP_DIR / native/target/native.properties / "
+        Requires.that(src != null, "no llama.cpp source found (LLAMA_CPP_DIR / native/target/native.properties / "
                 + "~/.cache/lora4j/src/llama.cpp-" + GeneratorSupport.PINNED_TREE + "); build native/ first");
         Path root = GeneratorSupport.projectRoot();
         Path exe = tmp.resolve("layout_check");

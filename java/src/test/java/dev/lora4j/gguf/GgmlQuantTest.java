@@ -4,8 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import dev.lora4j.testsupport.Requires;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -184,7 +184,7 @@ class GgmlQuantTest {
     void q8_0ModelIsTheF16ModelQuantised() {
         Path f16 = GgufTestFiles.sharedModel("TinyStories-656K.f16.gguf").orElse(null);
         Path q8 = GgufTestFiles.sharedModel("tinystories-656k-q8_0.gguf").orElse(null);
-        assumeTrue(f16 != null && q8 != null, "needs ../shared/models (CI has it)");
+        Requires.that(f16 != null && q8 != null, "needs ../shared/models beside the checkout (CI has it)");
         int compared = 0;
         int identical = 0;
         StringBuilder report = new StringBuilder();
@@ -223,7 +223,7 @@ class GgmlQuantTest {
     @Test
     void q4_0AndBf16MatchGgufPy() throws Exception {
         Path f16 = GgufTestFiles.sharedModel("TinyStories-656K.f16.gguf").orElse(null);
-        assumeTrue(f16 != null, "needs ../shared/models (CI has it)");
+        Requires.that(f16 != null, "needs ../shared/models beside the checkout (CI has it)");
         java.security.MessageDigest q4 = java.security.MessageDigest.getInstance("SHA-256");
         java.security.MessageDigest bf = java.security.MessageDigest.getInstance("SHA-256");
         try (GgufFile a = GgufFile.open(f16)) {

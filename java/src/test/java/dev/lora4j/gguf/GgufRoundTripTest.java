@@ -4,8 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
+import dev.lora4j.testsupport.Requires;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
@@ -31,7 +31,7 @@ class GgufRoundTripTest {
 
     @Test
     void sharedModelsArePresent() {
-        assumeFalse(GgufTestFiles.sharedModels().isEmpty(), "needs ../shared/models (CI has it)");
+        Requires.that(GgufTestFiles.sharedModels().isPresent(), "needs ../shared/models beside the checkout (CI has it)");
         assertFalse(sharedFiles().isEmpty(), "no *.gguf in " + GgufTestFiles.sharedModels().get());
     }
 
@@ -39,6 +39,12 @@ class GgufRoundTripTest {
     @MethodSource("sharedFiles")
     void sharedModelRewritesByteIdentically(Path file) throws IOException {
         assertRoundTrip(file, true);
+    }
+
+    @Test
+    void pinnedVocabulariesArePresent() {
+        Requires.that(GgufTestFiles.llamaCppSource().isPresent(), "needs the pinned llama.cpp source (the native build fetches it)");
+        assertFalse(vocabFiles().isEmpty(), "no ggml-vocab-*.gguf in " + GgufTestFiles.llamaCppSource().get().resolve("models"));
     }
 
     @ParameterizedTest(name = "{0}")

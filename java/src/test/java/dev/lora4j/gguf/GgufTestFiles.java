@@ -30,11 +30,12 @@ final class GgufTestFiles {
         return sharedModels().map(d -> d.resolve(name)).filter(Files::isRegularFile);
     }
 
-    /** The pinned llama.cpp source ($LORA4J_LLAMA_CPP_SRC, else ~/.cache/lora4j/src/<pinned>). */
+    /** The pinned llama.cpp source ($LORA4J_LLAMA_CPP_SRC, else $LORA4J_CACHE or ~/.cache/lora4j, src/<pinned>). */
     static Optional<Path> llamaCppSource() {
         String env = System.getenv("LORA4J_LLAMA_CPP_SRC");
+        String cache = System.getenv("LORA4J_CACHE");
         Path p = env != null ? Path.of(env)
-                : Path.of(System.getProperty("user.home"), ".cache", "lora4j", "src", PINNED_LLAMA_CPP);
+                : (cache != null ? Path.of(cache) : Path.of(System.getProperty("user.home"), ".cache", "lora4j")).resolve("src").resolve(PINNED_LLAMA_CPP);
         return Files.isDirectory(p.resolve("models")) ? Optional.of(p) : Optional.empty();
     }
 

@@ -5,8 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import dev.lora4j.testsupport.Requires;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -286,7 +286,7 @@ class GgufValidationTest {
 
     private static Path smallRealModel() {
         Path p = GgufTestFiles.sharedModel("stories260K.gguf").orElse(null);
-        assumeTrue(p != null, "needs ../shared/models (CI has it)");
+        Requires.that(p != null, "needs ../shared/models beside the checkout (CI has it)");
         return p;
     }
 

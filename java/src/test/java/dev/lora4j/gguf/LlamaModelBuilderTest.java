@@ -6,8 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import dev.lora4j.testsupport.Requires;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -28,7 +28,7 @@ class LlamaModelBuilderTest {
         Path p = GgufTestFiles.llamaCppSource().map(s -> s.resolve("models/ggml-vocab-llama-spm.gguf"))
                 .filter(Files::isRegularFile)
                 .or(() -> GgufTestFiles.sharedModel("stories260K.gguf")).orElse(null);
-        assumeTrue(p != null, "needs ../shared/models (CI has it) or the pinned llama.cpp source");
+        Requires.that(p != null, "needs ../shared/models beside the checkout (CI has it) or the pinned llama.cpp source");
         return p;
     }
 

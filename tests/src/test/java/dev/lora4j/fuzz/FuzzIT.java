@@ -1,8 +1,8 @@
 package dev.lora4j.fuzz;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import dev.lora4j.testsupport.Requires;
 import dev.lora4j.LoraAdapterWriter;
 import dev.lora4j.LoraTargets;
 import dev.lora4j.gguf.GgmlQuant;
@@ -53,8 +53,8 @@ class FuzzIT {
     static void prepare() throws IOException {
         Path root = Path.of(System.getProperty("lora4j.root", "..")).toAbsolutePath().normalize();
         shared = root.resolveSibling("shared");
-        assumeTrue(Files.isDirectory(shared.resolve("models")),
-                "the fuzz seeds are the models in ../shared/models beside the checkout (CI has them); skipped");
+        Requires.that(Files.isDirectory(shared.resolve("models")),
+                "needs ../shared/models beside the checkout (CI has it): the fuzz seeds are its models");
         work = Path.of(System.getProperty("lora4j.fuzz.dir", root.resolve("tests/target/fuzz").toString()));
         Files.createDirectories(work);
         base = shared.resolve("models/stories260K.gguf");

@@ -4,8 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import dev.lora4j.testsupport.Requires;
 import dev.lora4j.LoraAdapterWriter;
 import dev.lora4j.LoraTargets;
 import dev.lora4j.gguf.GgufFile;
@@ -43,7 +43,7 @@ class DiskFullIT {
     private Path smallDisk(long bytes) throws Exception {
         Path dir = Files.createDirectory(tmp.resolve("disk"));
         TestFiles.Result r = TestFiles.run(TestFiles.cmd("mount", "-t", "tmpfs", "-o", "size=" + bytes, "lora4j-full", dir), 30);
-        assumeTrue(r.exit() == 0, "cannot mount a small tmpfs (needs root; CI runs as root): " + r.stderr().strip() + "; skipped");
+        Requires.that(r.exit() == 0, "needs a small tmpfs mount (root; CI runs as root): " + r.stderr().strip());
         mounted = dir;
         return dir;
     }

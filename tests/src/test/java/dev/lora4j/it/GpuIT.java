@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import dev.lora4j.testsupport.Requires;
 import dev.lora4j.BackendDevice;
 import dev.lora4j.BufferReport;
 import dev.lora4j.Context;
@@ -274,7 +275,7 @@ class GpuIT {
         Path v = tmp.resolve("vocab.gguf");
         if (!Files.exists(v)) {
             try (InputStream in = GpuIT.class.getClassLoader().getResourceAsStream("dev/lora4j/vocab/ggml-vocab-llama-spm.gguf")) {
-                assumeTrue(in != null, "the vocabulary resource is not on the class path; skipped");
+                Requires.that(in != null, "needs the vocabulary resource of the natives jar on the class path");
                 Files.copy(in, v);
             }
         }

@@ -1,7 +1,7 @@
 package dev.lora4j.it;
 
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import dev.lora4j.testsupport.Requires;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
@@ -24,13 +24,13 @@ final class TestFiles {
     /** ../shared beside the checkout: CI has it, a user's fresh machine does not. */
     static Path shared() {
         Path s = root().resolveSibling("shared");
-        assumeTrue(Files.isDirectory(s.resolve("models")), "needs ../shared/models beside the checkout (CI has it); skipped");
+        Requires.that(Files.isDirectory(s.resolve("models")), "needs ../shared/models beside the checkout (CI has it)");
         return s;
     }
 
     static Path sharedModel(String name) {
         Path p = shared().resolve("models").resolve(name);
-        assumeTrue(Files.isRegularFile(p), "needs " + p);
+        Requires.that(Files.isRegularFile(p), "needs " + p);
         return p;
     }
 

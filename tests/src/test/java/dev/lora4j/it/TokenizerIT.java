@@ -3,8 +3,8 @@ package dev.lora4j.it;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import dev.lora4j.testsupport.Requires;
 import dev.lora4j.Model;
 import dev.lora4j.ModelParams;
 import java.nio.charset.StandardCharsets;
@@ -25,7 +25,7 @@ class TokenizerIT {
             Path vocab = models.resolve(name + ".gguf");
             Path inp = models.resolve(name + ".gguf.inp");
             Path out = models.resolve(name + ".gguf.out");
-            assumeTrue(Files.exists(inp), "no test vectors " + inp);
+            Requires.that(Files.exists(inp), "needs the test vectors of the pinned llama.cpp source: " + inp);
             List<String> inputs = splitInputs(Files.readString(inp, StandardCharsets.UTF_8));
             List<String> outputs = Files.readAllLines(out, StandardCharsets.UTF_8);
             assertEquals(inputs.size(), outputs.size(), name + ": test vector files disagree");

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.lora4j.testsupport.Requires;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import dev.lora4j.Model;
@@ -57,7 +58,7 @@ class TrainingDataIT {
 
     static Path data(String name) {
         Path p = TestFiles.shared().resolve("data").resolve(name);
-        org.junit.jupiter.api.Assumptions.assumeTrue(Files.isRegularFile(p), "needs " + p);
+        Requires.that(Files.isRegularFile(p), "needs " + p);
         return p;
     }
 

@@ -70,10 +70,20 @@ public final class SkipSummary {
             }
             String cls = c.getAttribute("classname");
             String test = cls.substring(cls.lastIndexOf('.') + 1) + (c.getAttribute("name").isEmpty() ? "" : "." + c.getAttribute("name"));
-            String reason = ((Element) skip.item(0)).getAttribute("message").replaceFirst("^Assumption failed: ", "").strip();
-            out.add(new Skipped(test, reason.isEmpty() ? "(no reason given)" : reason));
+            out.add(new Skipped(test, reason((Element) skip.item(0))));
         }
         return out;
+    }
+
+    /** The skip's message attribute, else the first line of its stack trace, without the exception's class name. */
+    static String reason(Element skipped) {
+        String m = skipped.getAttribute("message");
+        if (m.isBlank()) {
+            m = skipped.getTextContent().strip().lines().findFirst().orElse("")
+                    .replaceFirst("^[\\w.$]+(Exception|Error): ?", "");
+        }
+        m = m.replaceFirst("^Assumption failed: ", "").strip();
+        return m.isEmpty() ? "(no reason given)" : m;
     }
 
     static String format(List<Skipped> skipped, int reports) {

@@ -72,7 +72,7 @@ else()
     if(NINJA_EXECUTABLE)
       set(_gen -G Ninja)
     endif()
-    message(STATUS "lora4j: building llama.cpp (${LORA4J_BACKEND_USED}) into ${_root} — about 10-15 minutes on 2 cores, once")
+    message(STATUS "lora4j: building llama.cpp (${LORA4J_BACKEND_USED}) into ${_root} — about 7 minutes on 2 cores, once")
     execute_process(COMMAND "${CMAKE_COMMAND}" -S "${_src}" -B "${_root}/build" ${_gen}
                             -DCMAKE_C_COMPILER=${CMAKE_C_COMPILER} -DCMAKE_CXX_COMPILER=${CMAKE_CXX_COMPILER}
                             ${_flags}

@@ -147,12 +147,8 @@ final class TrainCommand implements Callable<Integer> {
                 .contextLength(contextLength).batchSize(batchSize).gradientAccumulation(gradientAccumulation)
                 .optimizer(TrainConfig.Optimizer.valueOf(optimizer.toUpperCase(Locale.ROOT))).weightDecay(weightDecay)
                 .loraPlusRatio(loraPlusRatio).evalSteps(evalSteps).earlyStoppingPatience(patience).checkpointSteps(saveSteps)
-                .checkpointDir(dir).threads(common.threads).seed(seed).gpuLayers(gpu.gpuLayers).build();
-        if (gpu.device >= 0) {
-            throw new IllegalArgumentException("--device is not supported by train: the trainer loads the base with llama.cpp's"
-                    + " default placement (offloaded layers over all GPUs); use CUDA_VISIBLE_DEVICES to pick one");
-        }
-        String gpuIgnored = dev.lora4j.Devices.checkGpuOptions(gpu.gpuLayers, 0);
+                .checkpointDir(dir).threads(common.threads).seed(seed).gpuLayers(gpu.gpuLayers).device(gpu.device).build();
+        String gpuIgnored = dev.lora4j.Devices.checkGpuOptions(gpu.gpuLayers, gpu.device);
         if (gpuIgnored != null) {
             System.err.println("lora4j: " + gpuIgnored);
         }

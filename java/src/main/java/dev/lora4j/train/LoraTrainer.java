@@ -84,7 +84,8 @@ public final class LoraTrainer implements AutoCloseable {
         this.config = config;
         Llama.init();
         // repacked (extra buffer type) weights abort ggml_opt_alloc: train on plain buffers
-        Model m = Model.load(basePath, ModelParams.defaults().withExtraBufts(false).withGpuLayers(config.gpuLayers()));
+        ModelParams mp = ModelParams.defaults().withExtraBufts(false).withGpuLayers(config.gpuLayers());
+        Model m = Model.load(basePath, config.device() >= 0 ? mp.withDevice(config.device()) : mp);
         Path tmpAdapter = null;
         try {
             // in the temporary directory, never beside the base (its directory may be read-only or shared)

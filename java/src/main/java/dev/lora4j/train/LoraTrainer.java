@@ -177,6 +177,11 @@ public final class LoraTrainer implements AutoCloseable {
         return new LoraTrainer(base, c.lora, config, null, c);
     }
 
+    /** The LoRA configuration a checkpoint was trained with (what {@link #resume} continues with). */
+    public static LoraConfig checkpointLoraConfig(Path checkpoint) {
+        return Checkpoint.read(checkpoint).lora;
+    }
+
     /** The newest checkpoint in a directory, if any. */
     public static java.util.Optional<Path> latestCheckpoint(Path dir) {
         if (dir == null || !Files.isDirectory(dir)) {

@@ -22,6 +22,8 @@
 extern "C" {
 int64_t ggml_opt_lora4j_get_iter(ggml_opt_context_t opt_ctx);
 void    ggml_opt_lora4j_set_iter(ggml_opt_context_t opt_ctx, int64_t iter);
+int32_t ggml_opt_lora4j_get_opt_i(ggml_opt_context_t opt_ctx);
+void    ggml_opt_lora4j_set_opt_i(ggml_opt_context_t opt_ctx, int32_t opt_i);
 int32_t ggml_opt_lora4j_n_momenta(ggml_opt_context_t opt_ctx);
 void    ggml_opt_lora4j_momenta(ggml_opt_context_t opt_ctx, int32_t i, struct ggml_tensor ** m, struct ggml_tensor ** v);
 
@@ -249,6 +251,21 @@ int32_t lora4j_train_step(struct llama_context * ctx, const llama_token * tokens
                 }
             };
         }
+        // ggml_opt_eval counts every evaluation, forward-only ones too, towards the accumulation period: an
+        // evaluation (validation, loss) between steps would make the next optimizer step come early, after fewer
+        // samples, and apply a stale gradient sum. Keep a forward-only evaluation out of the count.
+        ggml_opt_context_t opt = ctx->opt_context_lora4j();
+        const int32_t opt_i = opt ? ggml_opt_lora4j_get_opt_i(opt) : 0;
+        struct restore_opt_i {
+            ggml_opt_context_t opt;
+            int32_t opt_i;
+            bool active;
+            ~restore_opt_i() {
+                if (active && opt) {
+                    ggml_opt_lora4j_set_opt_i(opt, opt_i);
+                }
+            }
+        } restore{opt, opt_i, !train};
         ctx->opt_step_lora4j(tokens, labels, (uint32_t) n_tokens, train, result.get(), before);
         double l = 0.0;
         ggml_opt_result_loss(result.get(), &l, nullptr);

@@ -51,14 +51,23 @@ public final class Devices {
 
     /**
      * Checks GPU options against this build: returns {@code null} when they take effect, else the sentence to tell the
-     * user (a CPU-only build ignores GPU layers). Throws when {@code device} names a GPU the build does not have.
+     * user (a CPU-only build ignores GPU layers and the device; {@code device} -1 = not given). Throws when
+     * {@code device} names a GPU the build does not have.
      */
     public static String checkGpuOptions(int gpuLayers, int device) {
         List<BackendDevice> gpus = gpus();
         if (gpus.isEmpty()) {
-            if (gpuLayers != 0 || device > 0) {
+            List<String> given = new java.util.ArrayList<>();
+            if (gpuLayers != 0) {
+                given.add("--gpu-layers " + gpuLayers);
+            }
+            if (device >= 0) {
+                given.add("--device " + device);
+            }
+            if (!given.isEmpty()) {
                 return "this build of lora4j has no GPU backend (devices: " + names(list())
-                        + "), so --gpu-layers " + gpuLayers + " is ignored: everything runs on the CPU"
+                        + "), so " + String.join(" and ", given) + (given.size() == 1 ? " is" : " are")
+                        + " ignored: everything runs on the CPU"
                         + " (build the natives on a machine with a CUDA toolkit and cuBLAS for GPU offload)";
             }
             return null;

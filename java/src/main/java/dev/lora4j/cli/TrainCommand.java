@@ -1,5 +1,6 @@
 package dev.lora4j.cli;
 
+import dev.lora4j.LoraTargets;
 import dev.lora4j.Model;
 import dev.lora4j.ModelParams;
 import dev.lora4j.gguf.GgmlType;
@@ -18,6 +19,8 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -29,7 +32,10 @@ import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.ParseResult;
+import picocli.CommandLine.Spec;
 
 /** {@code lora4j train}: LoRA fine-tuning of a (quantised) GGUF base with ggml-opt, PEFT's option names. */
 @Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
@@ -37,6 +43,9 @@ import picocli.CommandLine.Option;
                 "Writes the adapter (GGUF, loadable by llama.cpp), and in --output-dir the loss CSV, a PNG plot and checkpoints.",
                 "Ctrl-C writes a checkpoint first; --resume continues from the newest one."})
 final class TrainCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
     @Mixin
     CommonOptions common;
 
@@ -125,7 +134,8 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--output-dir", description = "Checkpoints, loss.csv and loss.png (default: <out>.train/).")
     Path outputDir;
 
-    @Option(names = "--resume", description = "Continue from the newest checkpoint in --output-dir.")
+    @Option(names = "--resume", description = {"Continue from the newest checkpoint in --output-dir, with its LoRA settings:",
+            "--r, --lora-alpha, --target-modules, --use-rslora, --init-lora-weights may be left out; given, they must match it."})
     boolean resume;
 
     @Option(names = {"-o", "--out"}, required = true, description = "The trained adapter (GGUF).")
@@ -147,12 +157,8 @@ final class TrainCommand implements Callable<Integer> {
                 .contextLength(contextLength).batchSize(batchSize).gradientAccumulation(gradientAccumulation)
                 .optimizer(TrainConfig.Optimizer.valueOf(optimizer.toUpperCase(Locale.ROOT))).weightDecay(weightDecay)
                 .loraPlusRatio(loraPlusRatio).evalSteps(evalSteps).earlyStoppingPatience(patience).checkpointSteps(saveSteps)
-                .checkpointDir(dir).threads(common.threads).seed(seed).gpuLayers(gpu.gpuLayers).build();
-        if (gpu.device >= 0) {
-            throw new IllegalArgumentException("--device is not supported by train: the trainer loads the base with llama.cpp's"
-                    + " default placement (offloaded layers over all GPUs); use CUDA_VISIBLE_DEVICES to pick one");
-        }
-        String gpuIgnored = dev.lora4j.Devices.checkGpuOptions(gpu.gpuLayers, 0);
+                .checkpointDir(dir).threads(common.threads).seed(seed).gpuLayers(gpu.gpuLayers).device(gpu.device).build();
+        String gpuIgnored = dev.lora4j.Devices.checkGpuOptions(gpu.gpuLayers, gpu.device);
         if (gpuIgnored != null) {
             System.err.println("lora4j: " + gpuIgnored);
         }
@@ -163,6 +169,12 @@ final class TrainCommand implements Callable<Integer> {
             case "bf16" -> GgmlType.BF16;
             default -> throw new IllegalArgumentException("--out-type must be f32, f16 or bf16, got " + outType);
         };
+        Path ckpt = null;
+        if (resume) {
+            ckpt = LoraTrainer.latestCheckpoint(dir).orElseThrow(() -> new IllegalArgumentException(
+                    "--resume: no checkpoint-*.gguf in " + dir));
+            checkResumeOptions(ckpt, LoraTrainer.checkpointLoraConfig(ckpt));
+        }
 
         TrainingData td;
         try (Model vocab = Model.load(base, ModelParams.defaults().withVocabOnly(true))) {
@@ -177,9 +189,7 @@ final class TrainCommand implements Callable<Integer> {
         LoraTrainer trainer;
         Path csv = dir.resolve("loss.csv");
         LossLog log;
-        if (resume) {
-            Path ckpt = LoraTrainer.latestCheckpoint(dir).orElseThrow(() -> new IllegalArgumentException(
-                    "--resume: no checkpoint-*.gguf in " + dir));
+        if (ckpt != null) {
             System.err.println("resuming from " + ckpt);
             trainer = LoraTrainer.resume(ckpt, base, cfg);
             log = Files.exists(csv) ? LossLog.resume(csv, trainer.stepsDone()) : LossLog.create(csv);
@@ -199,7 +209,7 @@ final class TrainCommand implements Callable<Integer> {
         }, "lora4j-train-stop");
         Runtime.getRuntime().addShutdownHook(hook);
         try {
-            return run(trainer, log, td, lora, type, dir, csv, stdout);
+            return run(trainer, log, td, type, dir, csv, stdout);
         } finally {
             // after the summary: a Ctrl-C hook waits for this, and the JVM exits when the hook returns
             finished.countDown();
@@ -211,15 +221,49 @@ final class TrainCommand implements Callable<Integer> {
         }
     }
 
-    private int run(LoraTrainer trainer, LossLog log, TrainingData td, LoraConfig lora, GgmlType type, Path dir, Path csv,
+    /**
+     * A LoRA option given with --resume must agree with the checkpoint (which decides the adapter's shape and scale);
+     * one left out takes the checkpoint's value.
+     */
+    private void checkResumeOptions(Path ckpt, LoraConfig c) {
+        ParseResult given = spec.commandLine().getParseResult();
+        List<String> diffs = new ArrayList<>();
+        if (given.hasMatchedOption("--r") && r != c.r()) {
+            diffs.add("--r " + r + " (the checkpoint has " + c.r() + ")");
+        }
+        if (given.hasMatchedOption("--lora-alpha") && alpha != c.alpha()) {
+            diffs.add("--lora-alpha " + number(alpha) + " (the checkpoint has " + number(c.alpha()) + ")");
+        }
+        if (given.hasMatchedOption("--target-modules")
+                && !new HashSet<>(LoraTargets.modules(targetModules)).equals(new HashSet<>(LoraTargets.modules(c.targetModules())))) {
+            diffs.add("--target-modules " + String.join(",", targetModules) + " (the checkpoint has " + String.join(",", c.targetModules()) + ")");
+        }
+        if (given.hasMatchedOption("--use-rslora") && rsLora != c.useRsLora()) {
+            diffs.add("--use-rslora (the checkpoint was trained " + (c.useRsLora() ? "with" : "without") + " rsLoRA)");
+        }
+        if (given.hasMatchedOption("--init-lora-weights") && LoraConfig.Init.valueOf(init.toUpperCase(Locale.ROOT)) != c.init()) {
+            diffs.add("--init-lora-weights " + init + " (the checkpoint has " + c.init().name().toLowerCase(Locale.ROOT) + ")");
+        }
+        if (!diffs.isEmpty()) {
+            throw new IllegalArgumentException("--resume: the checkpoint " + ckpt.getFileName() + " was trained with other LoRA settings: "
+                    + String.join(", ", diffs) + "; leave these options out to continue with the checkpoint's");
+        }
+    }
+
+    private static String number(float v) {
+        return v == Math.rint(v) && Math.abs(v) < 1e9 ? String.valueOf((long) v) : String.valueOf(v);
+    }
+
+    private int run(LoraTrainer trainer, LossLog log, TrainingData td, GgmlType type, Path dir, Path csv,
                     PrintStream stdout) throws IOException {
         TrainResult result;
+        LoraConfig lora = trainer.loraConfig(); // with --resume: the checkpoint's
         Path png = dir.resolve("loss.png");
         try (trainer; log; ProgressBar bar = new ProgressBarBuilder().setTaskName("train").setStyle(ProgressBarStyle.ASCII)
                 .setConsumer(new ConsoleProgressBarConsumer(System.err)).setInitialMax(trainer.plannedSteps(td.train().size()))
                 .setUpdateIntervalMillis(500).startsFrom(trainer.stepsDone(), java.time.Duration.ZERO).build()) {
             System.err.printf(Locale.ROOT, "training %,d LoRA parameters (r=%d, %s) on %s: %d samples of %d tokens, %d for validation%n",
-                    trainer.trainableParameters(), lora.r(), targetModules, base.getFileName(), td.train().size(), contextLength,
+                    trainer.trainableParameters(), lora.r(), lora.targetModules(), base.getFileName(), td.train().size(), contextLength,
                     td.validation().size());
             result = trainer.train(td, new TrainListener() {
                 @Override

@@ -84,7 +84,8 @@ public final class LoraTrainer implements AutoCloseable {
         this.config = config;
         Llama.init();
         // repacked (extra buffer type) weights abort ggml_opt_alloc: train on plain buffers
-        Model m = Model.load(basePath, ModelParams.defaults().withExtraBufts(false).withGpuLayers(config.gpuLayers()));
+        ModelParams mp = ModelParams.defaults().withExtraBufts(false).withGpuLayers(config.gpuLayers());
+        Model m = Model.load(basePath, config.device() >= 0 ? mp.withDevice(config.device()) : mp);
         Path tmpAdapter = null;
         try {
             // in the temporary directory, never beside the base (its directory may be read-only or shared)
@@ -174,6 +175,11 @@ public final class LoraTrainer implements AutoCloseable {
         Checkpoint c = Checkpoint.read(checkpoint);
         c.checkCompatible(base, config);
         return new LoraTrainer(base, c.lora, config, null, c);
+    }
+
+    /** The LoRA configuration a checkpoint was trained with (what {@link #resume} continues with). */
+    public static LoraConfig checkpointLoraConfig(Path checkpoint) {
+        return Checkpoint.read(checkpoint).lora;
     }
 
     /** The newest checkpoint in a directory, if any. */

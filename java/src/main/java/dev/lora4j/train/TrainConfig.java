@@ -30,12 +30,15 @@ import java.util.Objects;
  * @param seed                data order
  * @param gpuLayers           layers of the base loaded on the GPU (-1 = all, 0 = none: CPU training); ignored by a
  *                            CPU-only build. With all layers on a CUDA build the whole step runs on the GPU.
+ * @param device              the GPU (an index among {@link dev.lora4j.Devices#gpus()}) that holds the whole offloaded
+ *                            model, as {@link dev.lora4j.ModelParams#withDevice(int)}; -1 = llama.cpp's split over all
+ *                            GPUs. Ignored by a CPU-only build.
  */
 public record TrainConfig(float learningRate, int warmupSteps, Schedule schedule, int epochs, int maxSteps, int contextLength,
                           int batchSize, int gradientAccumulation, Optimizer optimizer, float weightDecay, float beta1,
                           float beta2, float epsilon, float loraPlusRatio, int evalSteps, int earlyStoppingPatience,
                           int checkpointSteps, Path checkpointDir, int keepCheckpoints, int threads, long seed,
-                          int gpuLayers) {
+                          int gpuLayers, int device) {
     public enum Schedule { CONSTANT, COSINE, LINEAR }
 
     /** ggml-opt's optimizers ({@code enum ggml_opt_optimizer_type}). */
@@ -80,6 +83,7 @@ public record TrainConfig(float learningRate, int warmupSteps, Schedule schedule
         if (keepCheckpoints < 1) throw new IllegalArgumentException("keepCheckpoints must be >= 1, got " + keepCheckpoints);
         if (threads < 0) throw new IllegalArgumentException("threads must be >= 0, got " + threads);
         if (gpuLayers < -1) throw new IllegalArgumentException("gpuLayers must be -1 (all) or >= 0, got " + gpuLayers);
+        if (device < -1) throw new IllegalArgumentException("device must be -1 (all GPUs) or a GPU index >= 0, got " + device);
         if (warmupSteps > 0 && maxSteps > 0 && warmupSteps >= maxSteps) {
             throw new IllegalArgumentException("warmupSteps (" + warmupSteps + ") must be below maxSteps (" + maxSteps + ")");
         }
@@ -132,6 +136,7 @@ public record TrainConfig(float learningRate, int warmupSteps, Schedule schedule
         b.threads = threads;
         b.seed = seed;
         b.gpuLayers = gpuLayers;
+        b.device = device;
         return b;
     }
 
@@ -159,6 +164,7 @@ public record TrainConfig(float learningRate, int warmupSteps, Schedule schedule
         private int threads;
         private long seed = 42;
         private int gpuLayers;
+        private int device = -1;
 
         public Builder learningRate(float v) { learningRate = v; return this; }
         public Builder warmupSteps(int v) { warmupSteps = v; return this; }
@@ -182,11 +188,12 @@ public record TrainConfig(float learningRate, int warmupSteps, Schedule schedule
         public Builder threads(int v) { threads = v; return this; }
         public Builder seed(long v) { seed = v; return this; }
         public Builder gpuLayers(int v) { gpuLayers = v; return this; }
+        public Builder device(int v) { device = v; return this; }
 
         public TrainConfig build() {
             return new TrainConfig(learningRate, warmupSteps, schedule, epochs, maxSteps, contextLength, batchSize, gradientAccumulation,
                     optimizer, weightDecay, beta1, beta2, epsilon, loraPlusRatio, evalSteps, earlyStoppingPatience, checkpointSteps,
-                    checkpointDir, keepCheckpoints, threads, seed, gpuLayers);
+                    checkpointDir, keepCheckpoints, threads, seed, gpuLayers, device);
         }
     }
 }

@@ -298,6 +298,9 @@ class Generator:
                 path = os.path.join(src, rel)
             self.header_paths[os.path.realpath(path)] = (os.path.basename(path), cls)
         self.structs = {}        # java name -> Struct
+        # clang names an unnamed struct by where it is ("struct (unnamed struct at /abs/path/ggml.h:86:9)"): the
+        # output must not depend on where the source lies (the cache differs per machine and $LORA4J_CACHE)
+        self.src_prefixes = sorted({os.path.join(src, ""), os.path.join(os.path.realpath(src), "")}, key=len, reverse=True)
         self.struct_by_decl = {}  # decl usr/hash -> Struct
         self.struct_order = []
         self.callbacks = {}
@@ -310,6 +313,12 @@ class Generator:
         self.args = ["-x", "c", "-std=c11"] + self.include_args + (["-isystem", res] if res else [])
 
     # --- helpers ---
+    def source_relative(self, text):
+        """text with every path into the llama.cpp source made relative to it."""
+        for prefix in self.src_prefixes:
+            text = text.replace(prefix, "")
+        return text
+
     def header_of(self, cursor):
         loc = cursor.location
         if loc.file is None:
@@ -843,6 +852,7 @@ class Emitter:
         sel = ", ".join('groupElement("%s")' % p for p in path)
         cdecl = "%s %s" % (jt.ctype, n) if jt.kind != "array" else "%s %s%s" % (
             jt.ctype.split("[")[0].strip(), n, "".join("[%d]" % d for d in jt.dims))
+        cdecl = self.gen.source_relative(cdecl)
         doc = javadoc_c(cdecl)
         if jt.kind in ("scalar", "pointer"):
             lc = LAYOUT_CLASS[jt.layout]

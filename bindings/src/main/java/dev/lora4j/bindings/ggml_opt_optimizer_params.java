@@ -29,34 +29,34 @@ public class ggml_opt_optimizer_params {
 
     private static final GroupLayout adamw$LAYOUT = (GroupLayout)$LAYOUT.select(groupElement("adamw"));
 
-    /** Layout for field: {@snippet lang=c : struct (unnamed struct at /root/.cache/lora4j/src/llama.cpp-fd570ef54b10ec5fecb739e7e04c8ce44a6f415a/ggml/include/ggml-opt.h:86:9) adamw } */
+    /** Layout for field: {@snippet lang=c : struct (unnamed struct at ggml/include/ggml-opt.h:86:9) adamw } */
     public static final GroupLayout adamw$layout() { return adamw$LAYOUT; }
 
     private static final long adamw$OFFSET = 0;
 
-    /** Offset for field: {@snippet lang=c : struct (unnamed struct at /root/.cache/lora4j/src/llama.cpp-fd570ef54b10ec5fecb739e7e04c8ce44a6f415a/ggml/include/ggml-opt.h:86:9) adamw } */
+    /** Offset for field: {@snippet lang=c : struct (unnamed struct at ggml/include/ggml-opt.h:86:9) adamw } */
     public static final long adamw$offset() { return adamw$OFFSET; }
 
-    /** Getter for field (a slice of {@code struct}): {@snippet lang=c : struct (unnamed struct at /root/.cache/lora4j/src/llama.cpp-fd570ef54b10ec5fecb739e7e04c8ce44a6f415a/ggml/include/ggml-opt.h:86:9) adamw } */
+    /** Getter for field (a slice of {@code struct}): {@snippet lang=c : struct (unnamed struct at ggml/include/ggml-opt.h:86:9) adamw } */
     public static MemorySegment adamw(MemorySegment struct) { return struct.asSlice(adamw$OFFSET, adamw$LAYOUT.byteSize()); }
 
-    /** Setter for field (copies {@code fieldValue}): {@snippet lang=c : struct (unnamed struct at /root/.cache/lora4j/src/llama.cpp-fd570ef54b10ec5fecb739e7e04c8ce44a6f415a/ggml/include/ggml-opt.h:86:9) adamw } */
+    /** Setter for field (copies {@code fieldValue}): {@snippet lang=c : struct (unnamed struct at ggml/include/ggml-opt.h:86:9) adamw } */
     public static void adamw(MemorySegment struct, MemorySegment fieldValue) { MemorySegment.copy(fieldValue, 0L, struct, adamw$OFFSET, adamw$LAYOUT.byteSize()); }
 
     private static final GroupLayout sgd$LAYOUT = (GroupLayout)$LAYOUT.select(groupElement("sgd"));
 
-    /** Layout for field: {@snippet lang=c : struct (unnamed struct at /root/.cache/lora4j/src/llama.cpp-fd570ef54b10ec5fecb739e7e04c8ce44a6f415a/ggml/include/ggml-opt.h:93:9) sgd } */
+    /** Layout for field: {@snippet lang=c : struct (unnamed struct at ggml/include/ggml-opt.h:93:9) sgd } */
     public static final GroupLayout sgd$layout() { return sgd$LAYOUT; }
 
     private static final long sgd$OFFSET = 20;
 
-    /** Offset for field: {@snippet lang=c : struct (unnamed struct at /root/.cache/lora4j/src/llama.cpp-fd570ef54b10ec5fecb739e7e04c8ce44a6f415a/ggml/include/ggml-opt.h:93:9) sgd } */
+    /** Offset for field: {@snippet lang=c : struct (unnamed struct at ggml/include/ggml-opt.h:93:9) sgd } */
     public static final long sgd$offset() { return sgd$OFFSET; }
 
-    /** Getter for field (a slice of {@code struct}): {@snippet lang=c : struct (unnamed struct at /root/.cache/lora4j/src/llama.cpp-fd570ef54b10ec5fecb739e7e04c8ce44a6f415a/ggml/include/ggml-opt.h:93:9) sgd } */
+    /** Getter for field (a slice of {@code struct}): {@snippet lang=c : struct (unnamed struct at ggml/include/ggml-opt.h:93:9) sgd } */
     public static MemorySegment sgd(MemorySegment struct) { return struct.asSlice(sgd$OFFSET, sgd$LAYOUT.byteSize()); }
 
-    /** Setter for field (copies {@code fieldValue}): {@snippet lang=c : struct (unnamed struct at /root/.cache/lora4j/src/llama.cpp-fd570ef54b10ec5fecb739e7e04c8ce44a6f415a/ggml/include/ggml-opt.h:93:9) sgd } */
+    /** Setter for field (copies {@code fieldValue}): {@snippet lang=c : struct (unnamed struct at ggml/include/ggml-opt.h:93:9) sgd } */
     public static void sgd(MemorySegment struct, MemorySegment fieldValue) { MemorySegment.copy(fieldValue, 0L, struct, sgd$OFFSET, sgd$LAYOUT.byteSize()); }
 
     /** {@snippet lang=c : struct { ... } adamw } */

@@ -130,23 +130,11 @@ class TrainIT {
                 for (String module : List.of("attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down")) {
                     String target = "blk." + layer + "." + module + ".weight";
                     for (boolean isB : new boolean[] {false, true}) {
-                        float[] before = isB ? b0.get(target) : a0.get(target);
-                        float[] after = isB ? b1.get(target) : a1.get(target);
-                        int idx = 0;
-                        for (int i = 1; i < before.length; i++) {
-                            if (Math.abs(before[i] - after[i]) > Math.abs(before[idx] - after[idx])) {
-                                idx = i;
-                            }
-                        }
-                        double analytic = before[idx] - after[idx];
-                        float x = before[idx];
-                        float h = 1e-3f;
-                        t.setParameter(target, isB, idx, x + h);
-                        double up = t.loss(sample);
-                        t.setParameter(target, isB, idx, x - h);
-                        double down = t.loss(sample);
-                        t.setParameter(target, isB, idx, x);
-                        double numeric = (up - down) / (2 * h);
+                        GradientProbe g = GradientProbe.largestStep(t, sample, target, isB, isB ? b0.get(target) : a0.get(target),
+                                isB ? b1.get(target) : a1.get(target));
+                        int idx = g.index();
+                        double analytic = g.step();
+                        double numeric = g.finiteDifference();
                         double rel = Math.abs(numeric - analytic) / Math.max(Math.abs(numeric), Math.abs(analytic));
                         System.out.printf("TrainIT: grad %-26s %s[%d]: analytic %+.6e, finite differences %+.6e, rel. error %.3f%%%n",
                                 target, isB ? "B" : "A", idx, analytic, numeric, 100 * rel);

@@ -767,23 +767,10 @@ class TrainOptionsIT {
             t.setWeights(a0, b0);
             for (String target : List.of("blk.0.attn_q.weight", "blk.0.ffn_down.weight", "blk.4.attn_q.weight", "blk.4.ffn_down.weight")) {
                 for (boolean isB : new boolean[] {false, true}) {
-                    float[] before = (isB ? b0 : a0).get(target);
-                    float[] after = (isB ? b1 : a1).get(target);
-                    int idx = 0;
-                    for (int i = 1; i < before.length; i++) {
-                        if (Math.abs(before[i] - after[i]) > Math.abs(before[idx] - after[idx])) {
-                            idx = i;
-                        }
-                    }
-                    double step = before[idx] - after[idx];
-                    float x = before[idx];
-                    float h = 1e-3f;
-                    t.setParameter(target, isB, idx, x + h);
-                    double up = t.loss(s);
-                    t.setParameter(target, isB, idx, x - h);
-                    double down = t.loss(s);
-                    t.setParameter(target, isB, idx, x);
-                    double expected = share * (up - down) / (2 * h);
+                    GradientProbe g = GradientProbe.largestStep(t, s, target, isB, (isB ? b0 : a0).get(target), (isB ? b1 : a1).get(target));
+                    int idx = g.index();
+                    double step = g.step();
+                    double expected = share * g.finiteDifference();
                     double rel = Math.abs(step - expected) / Math.abs(expected);
                     worst = Math.max(worst, rel);
                     System.out.printf(Locale.ROOT, "TrainOptionsIT: masked sample, %s %s[%d]: SGD step %+.6e, (c/n)·finite differences %+.6e (%.2f%%)%n",

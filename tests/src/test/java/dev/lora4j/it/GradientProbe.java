@@ -1,0 +1,29 @@
+package dev.lora4j.it;
+
+import dev.lora4j.train.LoraTrainer;
+import dev.lora4j.train.TrainingSample;
+
+/**
+ * One element's gradient found two ways: the change an SGD step with learning rate 1 made to it (parameter −=
+ * gradient), and central finite differences (h = 1e-3) of the trainer's loss on the same sample. The element is the
+ * one of the target's A (or B) that the step moved most.
+ */
+record GradientProbe(int index, double step, double finiteDifference) {
+    /** {@code before} and {@code after}: the target's A (or B) before and after the step; the trainer holds {@code before}. */
+    static GradientProbe largestStep(LoraTrainer t, TrainingSample sample, String target, boolean isB, float[] before, float[] after) {
+        int idx = 0;
+        for (int i = 1; i < before.length; i++) {
+            if (Math.abs(before[i] - after[i]) > Math.abs(before[idx] - after[idx])) {
+                idx = i;
+            }
+        }
+        float x = before[idx];
+        float h = 1e-3f;
+        t.setParameter(target, isB, idx, x + h);
+        double up = t.loss(sample);
+        t.setParameter(target, isB, idx, x - h);
+        double down = t.loss(sample);
+        t.setParameter(target, isB, idx, x);
+        return new GradientProbe(idx, before[idx] - after[idx], (up - down) / (2 * h));
+    }
+}

@@ -283,15 +283,7 @@ class GpuIT {
     }
 
     static TestFiles.Result cli(String... args) {
-        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        List<String> cmd = new ArrayList<>(List.of(java, "--enable-native-access=ALL-UNNAMED"));
-        String dir = System.getProperty("lora4j.native.dir");
-        if (dir != null) {
-            cmd.add("-Dlora4j.native.dir=" + dir);
-        }
-        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), "dev.lora4j.cli.Main"));
-        cmd.addAll(List.of(args));
-        return TestFiles.run(cmd, 300);
+        return TestFiles.run(TestFiles.cli((Object[]) args), 300);
     }
 
     /**

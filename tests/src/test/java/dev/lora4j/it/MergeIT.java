@@ -465,10 +465,8 @@ class MergeIT {
     }
 
     private Process mergeProcess(Path base, Path adapter, Path out) throws IOException {
-        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        return new ProcessBuilder(java, "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
-                "dev.lora4j.cli.MergeCommand", "--base", base.toString(), "--lora", adapter.toString(), "--out", out.toString(),
-                "--type", "q8_0", "-t", "2")
+        return new ProcessBuilder(TestFiles.javaCommand("dev.lora4j.cli.MergeCommand", "--base", base, "--lora", adapter,
+                "--out", out, "--type", "q8_0", "-t", "2"))
                 .redirectOutput(ProcessBuilder.Redirect.DISCARD).redirectError(ProcessBuilder.Redirect.PIPE).start();
     }
 

@@ -66,6 +66,24 @@ final class TestFiles {
         return Path.of(nativeBuild().getProperty("source"));
     }
 
+    /** The command line of the CLI ({@code dev.lora4j.cli.Main}) in a JVM of its own: this JVM's class path and natives. */
+    static List<String> cli(Object... args) {
+        return javaCommand("dev.lora4j.cli.Main", args);
+    }
+
+    /** The command line of {@code mainClass} in a JVM of its own, with this JVM's class path and native directory. */
+    static List<String> javaCommand(String mainClass, Object... args) {
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "--enable-native-access=ALL-UNNAMED"));
+        String dir = System.getProperty("lora4j.native.dir");
+        if (dir != null) {
+            cmd.add("-Dlora4j.native.dir=" + dir);
+        }
+        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), mainClass));
+        cmd.addAll(cmd(args));
+        return cmd;
+    }
+
     record Result(int exit, String stdout, String stderr) {}
 
     static Result run(List<String> command, long timeoutSeconds) {

@@ -19,8 +19,7 @@ class TrainCliIT {
     Path tmp;
 
     private List<String> train(Path base, Path data, Path out, Path dir, int maxSteps, boolean resume) {
-        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"), "dev.lora4j.cli.Main", "train",
+        List<String> cmd = new ArrayList<>(TestFiles.cli("train",
                 "--base", base.toString(), "--data", data.toString(), "--field", "quote", "--max-seq-length", "64",
                 "--target-modules", "q,v", "--max-steps", String.valueOf(maxSteps), "--eval-steps", "5", "--threads", "2",
                 "--out", out.toString(), "--output-dir", dir.toString(), "--learning-rate", "2e-3"));

@@ -36,8 +36,7 @@ class TrainKillIT {
     private List<String> train(Path out, Path dir, boolean resume) {
         Path base = TestFiles.sharedModel("stories260K.gguf");
         Path data = TestFiles.shared().resolve("data/english_quotes.jsonl");
-        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"), "dev.lora4j.cli.Main", "train",
+        List<String> cmd = new ArrayList<>(TestFiles.cli("train",
                 "--base", base.toString(), "--data", data.toString(), "--field", "quote", "--max-seq-length", "32",
                 "--target-modules", "q,v", "-r", "4", "--max-steps", String.valueOf(STEPS), "--save-steps", "3",
                 "--threads", "1", "--out", out.toString(), "--output-dir", dir.toString(), "--learning-rate", "2e-3"));

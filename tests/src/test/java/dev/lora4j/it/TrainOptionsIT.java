@@ -173,10 +173,7 @@ class TrainOptionsIT {
     }
 
     static TestFiles.Result cli(String... args) {
-        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"), "dev.lora4j.cli.Main"));
-        cmd.addAll(List.of(args));
-        return TestFiles.run(cmd, 180);
+        return TestFiles.run(TestFiles.cli((Object[]) args), 180);
     }
 
     /**

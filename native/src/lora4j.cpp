@@ -318,20 +318,14 @@ bool base_type_ok(int32_t type) {
 }
 
 bool out_type_ok(int32_t type) {
-    if (type == GGML_TYPE_F32) {
-        return true;
+    // what ggml_quantize_chunk writes without an importance matrix: F32, or a type with to_float and from_float_ref
+    // (the generator checks that these are its cases; GgmlType.ggmlQuantizes() and LoraMerger.canWrite say the same)
+    if (type < 0 || type >= GGML_TYPE_COUNT) {
+        return false;
     }
-    switch (type) {
-        case GGML_TYPE_F16: case GGML_TYPE_BF16:
-        case GGML_TYPE_Q4_0: case GGML_TYPE_Q4_1: case GGML_TYPE_Q5_0: case GGML_TYPE_Q5_1: case GGML_TYPE_Q8_0:
-        case GGML_TYPE_Q2_K: case GGML_TYPE_Q3_K: case GGML_TYPE_Q4_K: case GGML_TYPE_Q5_K: case GGML_TYPE_Q6_K:
-        case GGML_TYPE_IQ3_XXS: case GGML_TYPE_IQ3_S: case GGML_TYPE_IQ2_S: case GGML_TYPE_IQ1_M:
-        case GGML_TYPE_IQ4_NL: case GGML_TYPE_IQ4_XS: case GGML_TYPE_TQ1_0: case GGML_TYPE_TQ2_0:
-        case GGML_TYPE_MXFP4: case GGML_TYPE_NVFP4: case GGML_TYPE_Q1_0: case GGML_TYPE_Q2_0:
-            return !ggml_quantize_requires_imatrix((ggml_type) type) && ggml_get_type_traits((ggml_type) type)->to_float != nullptr;
-        default:
-            return false;
-    }
+    const ggml_type_traits * tr = ggml_get_type_traits((ggml_type) type);
+    return type == GGML_TYPE_F32 ||
+           (tr->to_float != nullptr && tr->from_float_ref != nullptr && !ggml_quantize_requires_imatrix((ggml_type) type));
 }
 
 // rows [r0, r1) of the nth-way split of n rows for thread ith

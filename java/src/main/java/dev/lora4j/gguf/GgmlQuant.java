@@ -11,7 +11,9 @@ import java.nio.ByteOrder;
  * and the {@code dequantize_row_*} functions.
  *
  * <p>Quantise: F32, F16, BF16, Q8_0, Q4_0. Dequantise: those and F64, Q4_1, Q5_0, Q5_1. The element count
- * must be a multiple of the type's block size. All data is little-endian.
+ * must be a multiple of the type's block size. All data is little-endian. This is lora4j's own Java code, which
+ * needs no natives; what ggml's native code converts is {@link GgmlType#ggmlDequantizes()} and
+ * {@link GgmlType#ggmlQuantizes()}.
  */
 public final class GgmlQuant {
     private GgmlQuant() {
@@ -22,7 +24,7 @@ public final class GgmlQuant {
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfDouble F64 = ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
-    /** Whether {@link #quantize} supports the type. */
+    /** Whether {@link #quantize} (in Java) supports the type. */
     public static boolean canQuantize(GgmlType type) {
         return switch (type) {
             case F32, F16, BF16, Q8_0, Q4_0 -> true;
@@ -30,7 +32,7 @@ public final class GgmlQuant {
         };
     }
 
-    /** Whether {@link #dequantize} supports the type. */
+    /** Whether {@link #dequantize} (in Java) supports the type; ggml's own set is {@link GgmlType#ggmlDequantizes()}. */
     public static boolean canDequantize(GgmlType type) {
         return switch (type) {
             case F32, F16, BF16, F64, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 -> true;

@@ -1,5 +1,6 @@
 package dev.lora4j.merge;
 
+import dev.lora4j.FileType;
 import dev.lora4j.LoraAdapterInfo;
 import dev.lora4j.gguf.GgmlType;
 import dev.lora4j.gguf.GgufFile;
@@ -15,13 +16,11 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.EnumSet;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.OptionalInt;
-import java.util.Set;
+import java.util.Optional;
 
 /**
  * Merges LoRA adapters into a base model and writes a new GGUF model: {@code W' = W + Σ scale·alpha/r·B·A} for
@@ -62,26 +61,20 @@ public final class LoraMerger {
     public static final String KEY_SCALES = "lora4j.merge.scales";
     public static final String KEY_TYPE = "lora4j.merge.type";
 
-    /** Types ggml_quantize_chunk writes without an importance matrix (plus F32/F16/BF16). */
-    private static final Set<GgmlType> WRITABLE = EnumSet.of(GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q4_0,
-            GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q8_0, GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K,
-            GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.IQ3_XXS, GgmlType.IQ3_S, GgmlType.IQ2_S, GgmlType.IQ1_M,
-            GgmlType.IQ4_NL, GgmlType.IQ4_XS, GgmlType.TQ1_0, GgmlType.TQ2_0, GgmlType.MXFP4, GgmlType.NVFP4,
-            GgmlType.Q1_0, GgmlType.Q2_0);
-    /** ggml_quantize_requires_imatrix. */
-    private static final Set<GgmlType> NEEDS_IMATRIX = EnumSet.of(GgmlType.IQ2_XXS, GgmlType.IQ2_XS, GgmlType.IQ1_S);
-
     private LoraMerger() {
     }
 
-    /** Whether merged tensors can be written in {@code type}. */
+    /**
+     * Whether merged tensors can be written in {@code type}: every type ggml quantises without an importance matrix
+     * ({@link GgmlType#ggmlQuantizes()}, not {@link GgmlType#needsImatrix()}), the rule lora4j.cpp's
+     * {@code out_type_ok} applies too. The merge's output types follow from the generated {@link GgmlType} table.
+     */
     public static boolean canWrite(GgmlType type) {
-        return WRITABLE.contains(type);
+        return type.ggmlQuantizes() && !type.needsImatrix();
     }
 
     static String whyNotWritable(GgmlType type) {
-        return NEEDS_IMATRIX.contains(type) ? "ggml quantises only with an importance matrix"
-                : "ggml cannot quantise to it";
+        return type.needsImatrix() ? "ggml quantises only with an importance matrix" : "ggml cannot quantise to it";
     }
 
     /** {@link #merge(Path, MergeOptions, Path, ProgressListener)} without progress. */
@@ -140,7 +133,7 @@ public final class LoraMerger {
                 if (cs == null) {
                     continue;
                 }
-                if (!GgmlKernels.canDequantize(t.type())) {
+                if (!t.type().ggmlDequantizes()) {
                     throw new IllegalArgumentException("tensor '" + t.name() + "' is " + t.type() + ", which ggml cannot dequantise");
                 }
                 GgmlType outType = options.outputType().resolve(t.name(), t.type(), t.ne(0));
@@ -203,7 +196,7 @@ public final class LoraMerger {
 
     private static void putMetadata(GgufWriter w, GgufFile bf, MergeOptions options, Map<String, MergeEngine.Plan> planOf) {
         Map<String, GgufValue> md = bf.metadata();
-        OptionalInt fileType = options.outputType().isKeep() ? OptionalInt.empty() : dominantFileType(bf, planOf);
+        Optional<FileType> fileType = options.outputType().isKeep() ? Optional.empty() : dominantFileType(bf, planOf);
         List<String> names = new ArrayList<>();
         List<Float> scales = new ArrayList<>();
         GgufValue prevNames = md.get(KEY_ADAPTERS);
@@ -226,14 +219,14 @@ public final class LoraMerger {
                 continue; // rewritten below
             }
             if (k.equals("general.file_type") && fileType.isPresent()) {
-                w.put(k, GgufValue.ofUint32(fileType.getAsInt()));
+                w.put(k, GgufValue.ofUint32(fileType.get().id()));
                 wroteFileType = true;
             } else {
                 w.put(k, e.getValue());
             }
         }
         if (!wroteFileType && fileType.isPresent()) {
-            w.put("general.file_type", GgufValue.ofUint32(fileType.getAsInt()));
+            w.put("general.file_type", GgufValue.ofUint32(fileType.get().id()));
         }
         float[] sc = new float[scales.size()];
         for (int i = 0; i < sc.length; i++) {
@@ -245,7 +238,7 @@ public final class LoraMerger {
     }
 
     /** llama_ftype of the type that holds most weight elements (matrices) of the output, if it has one. */
-    static OptionalInt dominantFileType(GgufFile bf, Map<String, MergeEngine.Plan> planOf) {
+    static Optional<FileType> dominantFileType(GgufFile bf, Map<String, MergeEngine.Plan> planOf) {
         Map<GgmlType, Long> count = new LinkedHashMap<>();
         for (GgufTensorInfo t : bf.tensors()) {
             if (t.nDims() < 2) {
@@ -254,44 +247,7 @@ public final class LoraMerger {
             MergeEngine.Plan p = planOf.get(t.name());
             count.merge(p == null ? t.type() : p.outType(), t.elementCount(), Long::sum);
         }
-        return count.entrySet().stream().max(Map.Entry.comparingByValue()).map(e -> fileTypeOf(e.getKey()))
-                .orElse(OptionalInt.empty());
-    }
-
-    /** The llama_ftype of a model mostly of {@code type} (K-quants as their _M mix), or empty. */
-    static OptionalInt fileTypeOf(GgmlType type) {
-        int id = switch (type) {
-            case F32 -> 0;
-            case F16 -> 1;
-            case Q4_0 -> 2;
-            case Q4_1 -> 3;
-            case Q8_0 -> 7;
-            case Q5_0 -> 8;
-            case Q5_1 -> 9;
-            case Q2_K -> 10;
-            case Q3_K -> 12;
-            case Q4_K -> 15;
-            case Q5_K -> 17;
-            case Q6_K -> 18;
-            case IQ2_XXS -> 19;
-            case IQ2_XS -> 20;
-            case IQ3_XXS -> 23;
-            case IQ1_S -> 24;
-            case IQ4_NL -> 25;
-            case IQ3_S -> 26;
-            case IQ2_S -> 28;
-            case IQ4_XS -> 30;
-            case IQ1_M -> 31;
-            case BF16 -> 32;
-            case TQ1_0 -> 36;
-            case TQ2_0 -> 37;
-            case MXFP4 -> 38;
-            case NVFP4 -> 39;
-            case Q1_0 -> 40;
-            case Q2_0 -> 41;
-            default -> -1;
-        };
-        return id < 0 ? OptionalInt.empty() : OptionalInt.of(id);
+        return count.entrySet().stream().max(Map.Entry.comparingByValue()).flatMap(e -> FileType.mostlyOf(e.getKey()));
     }
 
     private static void copy(java.lang.foreign.MemorySegment seg, java.nio.channels.WritableByteChannel out) throws IOException {

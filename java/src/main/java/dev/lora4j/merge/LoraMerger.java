@@ -82,11 +82,6 @@ public final class LoraMerger {
         return merge(base, options, out, ProgressListener.NONE);
     }
 
-    /** PEFT's name: merges one adapter at scale 1 into {@code base}, keeping each tensor's type, and writes {@code out}. */
-    public static MergeReport mergeAndUnload(Path base, Path adapter, Path out) {
-        return merge(base, MergeOptions.of(adapter), out, ProgressListener.NONE);
-    }
-
     /**
      * Merges {@code options.adapters()} into {@code base} and writes the merged model to {@code out} (atomically).
      *

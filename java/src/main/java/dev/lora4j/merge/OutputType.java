@@ -3,7 +3,6 @@ package dev.lora4j.merge;
 import dev.lora4j.gguf.GgmlType;
 import java.util.Locale;
 import java.util.Objects;
-import java.util.Optional;
 
 /**
  * The type a merged tensor is written in: {@link #KEEP} (each merged tensor re-quantised to its base tensor's own
@@ -57,11 +56,6 @@ public final class OutputType {
 
     public boolean isKeep() {
         return fixed == null;
-    }
-
-    /** The fixed type, empty for {@link #KEEP}. */
-    public Optional<GgmlType> fixedType() {
-        return Optional.ofNullable(fixed);
     }
 
     /**

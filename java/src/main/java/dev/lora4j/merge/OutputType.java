@@ -12,8 +12,9 @@ import java.util.Objects;
  *
  * <p>A fixed type whose block does not divide a tensor's rows falls back as {@code llama-quantize} does (Q4_K to
  * Q5_0, Q5_K to Q5_1, Q6_K to Q8_0, Q2_K/Q3_K/TQ* to Q4_0, IQ* to IQ4_NL, and F16 when even that does not fit);
- * the report names the type each tensor got. Types that ggml quantises only with an importance matrix (IQ2_XXS,
- * IQ2_XS, IQ1_S) are refused.
+ * the report names the type each tensor got. The writable types follow from the generated {@link GgmlType} table
+ * ({@link LoraMerger#canWrite}); those ggml quantises only with an importance matrix ({@link GgmlType#needsImatrix()})
+ * are refused.
  */
 public final class OutputType {
     /** Each merged tensor keeps its base tensor's type (re-quantised after the merge). */

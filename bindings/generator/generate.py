@@ -751,7 +751,7 @@ class Emitter:
         o(1, "static final class Symbols {")
         o(2, "private Symbols() {}")
         o(0)
-        o(2, "static final SymbolLookup SYMBOL_LOOKUP = dev.lora4j.internal.NativeLibraries.lookup();")
+        o(2, "static final SymbolLookup SYMBOL_LOOKUP = dev.lora4j.loader.NativeLibraries.lookup();")
         o(1, "}")
         o(0)
         o(1, "/** The address of {@code name} in lora4j's natives (loading them on first use). */")

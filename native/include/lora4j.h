@@ -1,6 +1,18 @@
 // lora4j shim: what llama.cpp's public C API lacks, with every C++ exception caught.
-// Style follows llama.h: lora4j_<object>_<action>, sized integer types, int32_t status returns
-// (0 = success); on failure the message is kept per thread for lora4j_last_error().
+// Style follows llama.h: lora4j_<object>_<action>, sized integer types, int32_t status returns.
+//
+// Failures, one rule for every entry point:
+//   - a function returning int32_t returns a value >= 0 on success (0 for a status; the count, token id or
+//     index it computes otherwise) and a negative LORA4J_ERR_* code on failure;
+//   - a function returning a pointer returns NULL on failure;
+//   - either way the failure's code and message are kept per thread: lora4j_last_error_code() and
+//     lora4j_last_error(), until the next shim call on this thread (each entry point clears them first).
+// Counts follow snprintf: lora4j_tokenize, lora4j_token_to_piece, lora4j_detokenize and
+// lora4j_chat_apply_template return the full length of their result; when it is larger than the buffer given,
+// the buffer holds nothing usable: call again with a buffer of that length.
+// The one exception is lora4j_decode, which passes on llama_decode's own non-zero results (1, 2, -1, ...)
+// besides its LORA4J_ERR_* codes.
+// void functions cannot fail.
 #pragma once
 
 #include <stdint.h>
@@ -14,65 +26,67 @@
 extern "C" {
 #endif
 
-#define LORA4J_SHIM_VERSION 1
+#define LORA4J_SHIM_VERSION 2
 
-#define LORA4J_ERR_EXCEPTION (-100)  // a C++ exception was caught; see lora4j_last_error()
-#define LORA4J_ERR_ARGUMENT  (-101)  // an argument was rejected before reaching llama.cpp
+#define LORA4J_ERR_EXCEPTION (-100)  // a C++ exception was caught (its message is the last error)
+#define LORA4J_ERR_ARGUMENT  (-101)  // an argument was rejected (nothing was done)
+#define LORA4J_ERR_LLAMA     (-102)  // llama.cpp or ggml reported a failure (its log says why)
 #define LORA4J_MAX_MERGE_ADAPTERS 256 // adapters contributing to one tensor in lora4j_lora_merge_tensor
 
 // version of the shim ABI (LORA4J_SHIM_VERSION)
 int32_t lora4j_shim_version(void);
 
-// message of the last failure on this thread ("" when none); valid until the next shim call on this thread
+// code (LORA4J_ERR_*) and message of the last failure on this thread (0 and "" when none); the message is valid
+// until the next shim call on this thread
+int32_t      lora4j_last_error_code(void);
 const char * lora4j_last_error(void);
 void         lora4j_clear_error(void);
 
-// llama_model_load_from_file, with exceptions caught (NULL + last error on failure)
+// llama_model_load_from_file (NULL on failure)
 struct llama_model * lora4j_model_load(const char * path, struct llama_model_params params);
 
-// llama_init_from_model, with exceptions caught (NULL + last error on failure)
+// llama_init_from_model (NULL on failure)
 struct llama_context * lora4j_context_init(struct llama_model * model, struct llama_context_params params);
 
-// llama_decode, with exceptions caught (LORA4J_ERR_EXCEPTION) and the batch checked first:
-// every token id in [0, n_vocab), every seq id in [0, n_seq_max) (LORA4J_ERR_ARGUMENT)
+// llama_decode, with the batch checked first: every token id in [0, n_vocab), every seq id in [0, n_seq_max)
+// (LORA4J_ERR_ARGUMENT). Returns 0, llama_decode's own non-zero result, or LORA4J_ERR_*.
 int32_t lora4j_decode(struct llama_context * ctx, struct llama_batch batch);
 
-// llama_encode, likewise
-int32_t lora4j_encode(struct llama_context * ctx, struct llama_batch batch);
-
-// llama_tokenize, with exceptions caught (returns INT32_MIN + last error on an exception)
+// llama_tokenize: the number of tokens (see "Counts" above); LORA4J_ERR_ARGUMENT when the vocabulary cannot add
+// the special tokens asked for (llama.cpp would abort)
 int32_t lora4j_tokenize(const struct llama_vocab * vocab, const char * text, int32_t text_len,
                         llama_token * tokens, int32_t n_tokens_max, bool add_special, bool parse_special);
 
-// llama_token_to_piece, with exceptions caught and the token id checked (INT32_MIN on failure)
+// llama_token_to_piece, the token id checked: the piece's length in bytes (see "Counts" above)
 int32_t lora4j_token_to_piece(const struct llama_vocab * vocab, llama_token token, char * buf, int32_t length,
                               int32_t lstrip, bool special);
 
-// llama_detokenize, with exceptions caught and token ids checked (INT32_MIN on failure)
+// llama_detokenize, the token ids checked: the text's length in bytes (see "Counts" above)
 int32_t lora4j_detokenize(const struct llama_vocab * vocab, const llama_token * tokens, int32_t n_tokens,
                           char * text, int32_t text_len_max, bool remove_special, bool unparse_special);
 
-// llama_chat_apply_template, with exceptions caught (INT32_MIN on failure)
+// llama_chat_apply_template: the text's length in bytes (see "Counts" above); LORA4J_ERR_ARGUMENT for a template
+// llama.cpp does not support
 int32_t lora4j_chat_apply_template(const char * tmpl, const struct llama_chat_message * chat, size_t n_msg,
                                    bool add_ass, char * buf, int32_t length);
 
-// llama_model_quantize, with exceptions caught (non-zero + last error on failure)
-uint32_t lora4j_model_quantize(const char * fname_inp, const char * fname_out,
-                               const struct llama_model_quantize_params * params);
+// llama_model_quantize (0, or LORA4J_ERR_LLAMA when llama.cpp fails)
+int32_t lora4j_model_quantize(const char * fname_inp, const char * fname_out,
+                              const struct llama_model_quantize_params * params);
 
-// llama_sampler_sample, with exceptions caught (LLAMA_TOKEN_NULL + last error on failure)
+// llama_sampler_sample: the token, or LORA4J_ERR_ARGUMENT for an index without logits (llama.cpp would abort)
 llama_token lora4j_sampler_sample(struct llama_sampler * smpl, struct llama_context * ctx, int32_t idx);
 
-// llama_adapter_lora_init, with exceptions caught (NULL + last error on failure)
+// llama_adapter_lora_init (NULL on failure)
 struct llama_adapter_lora * lora4j_adapter_lora_init(struct llama_model * model, const char * path_lora);
 
-// llama_set_adapters_lora, with exceptions caught (LORA4J_ERR_EXCEPTION)
+// llama_set_adapters_lora (0, or LORA4J_ERR_LLAMA when llama.cpp refuses)
 int32_t lora4j_set_adapters_lora(struct llama_context * ctx, struct llama_adapter_lora ** adapters, size_t n_adapters,
                                  float * scales);
 
 // a CPU threadpool of n_threads (ggml_threadpool_params_default: polling as llama-bench and llama-cli use it),
 // to attach to a context with llama_attach_threadpool; without one, ggml creates and joins threads on every
-// graph computation. NULL + last error on failure. Free it after the contexts that use it.
+// graph computation. NULL on failure. Free it after the contexts that use it.
 struct ggml_threadpool * lora4j_threadpool_new(int32_t n_threads);
 void                     lora4j_threadpool_free(struct ggml_threadpool * threadpool);
 
@@ -103,9 +117,6 @@ int32_t lora4j_train_init(struct llama_context * ctx, struct llama_adapter_lora 
 int32_t lora4j_train_step(struct llama_context * ctx, const llama_token * tokens, const llama_token * labels,
                           int32_t n_tokens, bool train, double * loss, int32_t * n_counted);
 
-// Optimizer steps done so far (ggml-opt's iteration counter minus one).
-int64_t lora4j_train_steps_done(struct llama_context * ctx);
-
 // AdamW moments, for checkpoints: how many parameters have them (0 before the first optimizer step), and the
 // i-th one's parameter name (e.g. "blk.0.attn_q.weight.lora_a") and m / v tensors (F32, the parameter's shape).
 int32_t lora4j_train_n_moments(struct llama_context * ctx);
@@ -123,7 +134,7 @@ int32_t lora4j_train_restore(struct llama_context * ctx, int64_t steps_done, int
 int32_t lora4j_train_init_full(struct llama_context * ctx, int32_t n_tokens, int32_t grad_accum, int32_t optimizer,
                                struct ggml_opt_optimizer_params * opt_params);
 
-// a weight of the model by its GGUF name (NULL + last error when there is none)
+// a weight of the model by its GGUF name (NULL when there is none)
 struct ggml_tensor * lora4j_model_tensor(const struct llama_model * model, const char * name);
 
 // Forgets the training state of ctx (call before llama_free; llama_free frees ggml-opt's context)
@@ -135,7 +146,7 @@ void lora4j_train_free(struct llama_context * ctx);
 // to the largest tensor once instead of being allocated for every tensor). One merge at a time.
 struct lora4j_lora_merger;
 
-// n_threads: CPU threads of the merge (1 .. GGML_MAX_N_THREADS). NULL + last error on failure.
+// n_threads: CPU threads of the merge (1 .. GGML_MAX_N_THREADS). NULL on failure.
 struct lora4j_lora_merger * lora4j_lora_merger_new(int32_t n_threads);
 void                        lora4j_lora_merger_free(struct lora4j_lora_merger * merger);
 
@@ -158,8 +169,8 @@ void                        lora4j_lora_merger_free(struct lora4j_lora_merger * 
 // scales[i]: the effective scale of adapter i (user scale * alpha / r).
 // stats:     NULL, or 5 doubles for the error of the written tensor Q against W' = cur and the change W' - W:
 //            sum (Q - W')^2, sum W'^2, sum (W' - W)^2, sum W^2, max |Q - W'|.
-// Returns 0; LORA4J_ERR_ARGUMENT when a shape, type or pointer is rejected (nothing computed), LORA4J_ERR_EXCEPTION
-// on a C++ exception or a failed computation; last error set on failure.
+// Returns 0; LORA4J_ERR_ARGUMENT when a shape, type or pointer is rejected (nothing computed), LORA4J_ERR_LLAMA
+// when ggml fails (allocation, computation), LORA4J_ERR_EXCEPTION on a C++ exception.
 int32_t lora4j_lora_merge_tensor(struct lora4j_lora_merger * merger, int32_t base_type, const void * base_data,
                                  int64_t ne0, int64_t ne1, int32_t out_type, void * out_data, int32_t n_adapters,
                                  const void * const * a_data, const int32_t * a_types, const int64_t * a_ne,

@@ -1,5 +1,6 @@
 // lora4j shim — see include/lora4j.h. Every entry point catches every C++ exception. Training: lora4j_train.cpp.
 #include "lora4j.h"
+#include "lora4j_internal.h"
 
 #include "ggml-alloc.h"
 #include "ggml-backend.h"
@@ -14,26 +15,15 @@
 #include <string>
 #include <vector>
 
+using lora4j::fail;
+using lora4j::guarded;
+
 namespace {
-
-thread_local std::string g_last_error;
-
-void set_error(const std::string & msg) { g_last_error = msg; }
-
-void set_error_from_current_exception() {
-    try {
-        throw;
-    } catch (const std::exception & e) {
-        set_error(e.what());
-    } catch (...) {
-        set_error("unknown C++ exception");
-    }
-}
 
 // checks every token and seq id of a batch: llama.cpp asserts on some out-of-range ids
 bool check_batch(const llama_context * ctx, const llama_batch & batch) {
     if (batch.n_tokens <= 0) {
-        set_error("batch is empty");
+        fail(LORA4J_ERR_ARGUMENT, "batch is empty");
         return false;
     }
     const llama_model * model = llama_get_model(ctx);
@@ -41,7 +31,7 @@ bool check_batch(const llama_context * ctx, const llama_batch & batch) {
         const int32_t n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(model));
         for (int32_t i = 0; i < batch.n_tokens; i++) {
             if (batch.token[i] < 0 || batch.token[i] >= n_vocab) {
-                set_error("token id " + std::to_string(batch.token[i]) + " at batch position " + std::to_string(i) +
+                fail(LORA4J_ERR_ARGUMENT, "token id " + std::to_string(batch.token[i]) + " at batch position " + std::to_string(i) +
                           " is outside the vocabulary [0, " + std::to_string(n_vocab) + ")");
                 return false;
             }
@@ -53,7 +43,7 @@ bool check_batch(const llama_context * ctx, const llama_batch & batch) {
             for (int32_t s = 0; s < batch.n_seq_id[i]; s++) {
                 const llama_seq_id id = batch.seq_id[i][s];
                 if (id < 0 || id >= n_seq_max) {
-                    set_error("sequence id " + std::to_string(id) + " at batch position " + std::to_string(i) +
+                    fail(LORA4J_ERR_ARGUMENT, "sequence id " + std::to_string(id) + " at batch position " + std::to_string(i) +
                               " is outside [0, " + std::to_string(n_seq_max) + ")");
                     return false;
                 }
@@ -63,16 +53,8 @@ bool check_batch(const llama_context * ctx, const llama_batch & batch) {
     return true;
 }
 
-template <typename F, typename R>
-R guarded(R on_exception, F && f) {
-    g_last_error.clear();
-    try {
-        return f();
-    } catch (...) {
-        set_error_from_current_exception();
-        return on_exception;
-    }
-}
+// llama.cpp's "buffer too small" answer (-needed) as the count the caller must allow for (see lora4j.h)
+int32_t needed(int32_t n) { return n < 0 ? -n : n; }
 
 } // namespace
 
@@ -80,17 +62,17 @@ extern "C" {
 
 int32_t lora4j_shim_version(void) { return LORA4J_SHIM_VERSION; }
 
-const char * lora4j_last_error(void) { return g_last_error.c_str(); }
-// for the shim's other translation units (lora4j_train.cpp): set this thread's last error
-void lora4j_internal_set_error(const char * msg) { set_error(msg ? msg : "unknown error"); }
+int32_t lora4j_last_error_code(void) { return lora4j::g_last_error.code; }
 
-void lora4j_clear_error(void) { g_last_error.clear(); }
+const char * lora4j_last_error(void) { return lora4j::g_last_error.message.c_str(); }
+
+void lora4j_clear_error(void) { lora4j::g_last_error = {}; }
 
 struct llama_model * lora4j_model_load(const char * path, struct llama_model_params params) {
     return guarded<>((llama_model *) nullptr, [&] {
         llama_model * m = llama_model_load_from_file(path, params);
         if (!m) {
-            set_error("llama.cpp could not load the model (see the log for the reason)");
+            fail(LORA4J_ERR_LLAMA, "llama.cpp could not load the model (see the log for the reason)");
         }
         return m;
     });
@@ -100,7 +82,7 @@ struct llama_context * lora4j_context_init(struct llama_model * model, struct ll
     return guarded<>((llama_context *) nullptr, [&] {
         llama_context * c = llama_init_from_model(model, params);
         if (!c) {
-            set_error("llama.cpp could not create the context (see the log for the reason)");
+            fail(LORA4J_ERR_LLAMA, "llama.cpp could not create the context (see the log for the reason)");
         }
         return c;
     });
@@ -115,18 +97,9 @@ int32_t lora4j_decode(struct llama_context * ctx, struct llama_batch batch) {
     });
 }
 
-int32_t lora4j_encode(struct llama_context * ctx, struct llama_batch batch) {
-    return guarded<>((int32_t) LORA4J_ERR_EXCEPTION, [&] {
-        if (!check_batch(ctx, batch)) {
-            return (int32_t) LORA4J_ERR_ARGUMENT;
-        }
-        return llama_encode(ctx, batch);
-    });
-}
-
 int32_t lora4j_tokenize(const struct llama_vocab * vocab, const char * text, int32_t text_len,
                         llama_token * tokens, int32_t n_tokens_max, bool add_special, bool parse_special) {
-    return guarded<>((int32_t) INT32_MIN, [&] {
+    return guarded<>((int32_t) LORA4J_ERR_EXCEPTION, [&] {
         if (add_special) {
             // llama-vocab.cpp asserts (aborts) when it must add a special token the vocabulary does not have
             const enum llama_vocab_type type = llama_vocab_type(vocab);
@@ -142,69 +115,70 @@ int32_t lora4j_tokenize(const struct llama_vocab * vocab, const char * text, int
                 missing = "the SEP token it is configured to add";
             }
             if (missing) {
-                set_error(std::string("the vocabulary has no ") + missing + "; tokenize without special tokens");
-                return (int32_t) INT32_MIN;
+                return fail(LORA4J_ERR_ARGUMENT, std::string("the vocabulary has no ") + missing + "; tokenize without special tokens");
             }
         } else if (llama_vocab_type(vocab) == LLAMA_VOCAB_TYPE_NONE) {
-            set_error("the model has no tokenizer");
-            return (int32_t) INT32_MIN;
+            return fail(LORA4J_ERR_ARGUMENT, "the model has no tokenizer");
         }
-        return llama_tokenize(vocab, text, text_len, tokens, n_tokens_max, add_special, parse_special);
+        const int32_t n = llama_tokenize(vocab, text, text_len, tokens, n_tokens_max, add_special, parse_special);
+        if (n == INT32_MIN) {
+            return fail(LORA4J_ERR_ARGUMENT, "the text has more tokens than an int32_t counts");
+        }
+        return needed(n);
     });
 }
 
 int32_t lora4j_token_to_piece(const struct llama_vocab * vocab, llama_token token, char * buf, int32_t length,
                               int32_t lstrip, bool special) {
-    return guarded<>((int32_t) INT32_MIN, [&] {
+    return guarded<>((int32_t) LORA4J_ERR_EXCEPTION, [&] {
         if (token < 0 || token >= llama_vocab_n_tokens(vocab)) {
-            set_error("token id " + std::to_string(token) + " is outside the vocabulary");
-            return (int32_t) INT32_MIN;
+            return fail(LORA4J_ERR_ARGUMENT, "token id " + std::to_string(token) + " is outside the vocabulary");
         }
-        return llama_token_to_piece(vocab, token, buf, length, lstrip, special);
+        return needed(llama_token_to_piece(vocab, token, buf, length, lstrip, special));
     });
 }
 
 int32_t lora4j_detokenize(const struct llama_vocab * vocab, const llama_token * tokens, int32_t n_tokens,
                           char * text, int32_t text_len_max, bool remove_special, bool unparse_special) {
-    return guarded<>((int32_t) INT32_MIN, [&] {
+    return guarded<>((int32_t) LORA4J_ERR_EXCEPTION, [&] {
         const int32_t n_vocab = llama_vocab_n_tokens(vocab);
         for (int32_t i = 0; i < n_tokens; i++) {
             if (tokens[i] < 0 || tokens[i] >= n_vocab) {
-                set_error("token id " + std::to_string(tokens[i]) + " at position " + std::to_string(i) +
-                          " is outside the vocabulary");
-                return (int32_t) INT32_MIN;
+                return fail(LORA4J_ERR_ARGUMENT, "token id " + std::to_string(tokens[i]) + " at position " +
+                                                     std::to_string(i) + " is outside the vocabulary");
             }
         }
-        return llama_detokenize(vocab, tokens, n_tokens, text, text_len_max, remove_special, unparse_special);
+        return needed(llama_detokenize(vocab, tokens, n_tokens, text, text_len_max, remove_special, unparse_special));
     });
 }
 
 int32_t lora4j_chat_apply_template(const char * tmpl, const struct llama_chat_message * chat, size_t n_msg,
                                    bool add_ass, char * buf, int32_t length) {
-    return guarded<>((int32_t) INT32_MIN, [&] {
-        return llama_chat_apply_template(tmpl, chat, n_msg, add_ass, buf, length);
+    return guarded<>((int32_t) LORA4J_ERR_EXCEPTION, [&] {
+        const int32_t n = llama_chat_apply_template(tmpl, chat, n_msg, add_ass, buf, length);
+        return n < 0 ? fail(LORA4J_ERR_ARGUMENT, "llama.cpp does not support this chat template") : n;
     });
 }
 
-uint32_t lora4j_model_quantize(const char * fname_inp, const char * fname_out,
-                               const struct llama_model_quantize_params * params) {
-    return guarded<>((uint32_t) 1, [&] {
-        const uint32_t rc = llama_model_quantize(fname_inp, fname_out, params);
-        if (rc != 0) {
-            set_error("llama.cpp could not quantize the model (see the log for the reason)");
+int32_t lora4j_model_quantize(const char * fname_inp, const char * fname_out,
+                              const struct llama_model_quantize_params * params) {
+    return guarded<>((int32_t) LORA4J_ERR_EXCEPTION, [&] {
+        if (llama_model_quantize(fname_inp, fname_out, params) != 0) {
+            return fail(LORA4J_ERR_LLAMA, "llama.cpp could not quantize the model (see the log for the reason)");
         }
-        return rc;
+        return (int32_t) 0;
     });
 }
 
 llama_token lora4j_sampler_sample(struct llama_sampler * smpl, struct llama_context * ctx, int32_t idx) {
-    return guarded<>((llama_token) LLAMA_TOKEN_NULL, [&] {
+    return guarded<>((llama_token) LORA4J_ERR_EXCEPTION, [&] {
         // llama_sampler_sample asserts on an index without logits; llama_get_logits_ith says so with NULL
         if (llama_get_logits_ith(ctx, idx) == nullptr) {
-            set_error("no logits at batch index " + std::to_string(idx) + " (decode with logits for that token first)");
-            return (llama_token) LLAMA_TOKEN_NULL;
+            return fail(LORA4J_ERR_ARGUMENT, "no logits at batch index " + std::to_string(idx) +
+                                                 " (decode with logits for that token first)");
         }
-        return llama_sampler_sample(smpl, ctx, idx);
+        const llama_token token = llama_sampler_sample(smpl, ctx, idx);
+        return token < 0 ? fail(LORA4J_ERR_LLAMA, "llama.cpp sampled no token") : token;
     });
 }
 
@@ -212,7 +186,7 @@ struct llama_adapter_lora * lora4j_adapter_lora_init(struct llama_model * model,
     return guarded<>((llama_adapter_lora *) nullptr, [&] {
         llama_adapter_lora * a = llama_adapter_lora_init(model, path_lora);
         if (!a) {
-            set_error("llama.cpp could not load the adapter (see the log for the reason)");
+            fail(LORA4J_ERR_LLAMA, "llama.cpp could not load the adapter (see the log for the reason)");
         }
         return a;
     });
@@ -220,19 +194,24 @@ struct llama_adapter_lora * lora4j_adapter_lora_init(struct llama_model * model,
 
 int32_t lora4j_set_adapters_lora(struct llama_context * ctx, struct llama_adapter_lora ** adapters, size_t n_adapters,
                                  float * scales) {
-    return guarded<>((int32_t) LORA4J_ERR_EXCEPTION, [&] { return llama_set_adapters_lora(ctx, adapters, n_adapters, scales); });
+    return guarded<>((int32_t) LORA4J_ERR_EXCEPTION, [&] {
+        if (llama_set_adapters_lora(ctx, adapters, n_adapters, scales) != 0) {
+            return fail(LORA4J_ERR_LLAMA, "llama.cpp could not set the adapters (see the log for the reason)");
+        }
+        return (int32_t) 0;
+    });
 }
 
 struct ggml_threadpool * lora4j_threadpool_new(int32_t n_threads) {
     return guarded<>((ggml_threadpool *) nullptr, [&] {
         if (n_threads < 1 || n_threads > GGML_MAX_N_THREADS) {
-            set_error("n_threads must be in [1, " + std::to_string(GGML_MAX_N_THREADS) + "], got " + std::to_string(n_threads));
+            fail(LORA4J_ERR_ARGUMENT, "n_threads must be in [1, " + std::to_string(GGML_MAX_N_THREADS) + "], got " + std::to_string(n_threads));
             return (ggml_threadpool *) nullptr;
         }
         ggml_threadpool_params p = ggml_threadpool_params_default(n_threads);
         ggml_threadpool * tp = ggml_threadpool_new(&p);
         if (!tp) {
-            set_error("ggml could not create a threadpool of " + std::to_string(n_threads) + " threads");
+            fail(LORA4J_ERR_LLAMA, "ggml could not create a threadpool of " + std::to_string(n_threads) + " threads");
         }
         return tp;
     });
@@ -267,7 +246,7 @@ struct lora4j_lora_merger {
 struct lora4j_lora_merger * lora4j_lora_merger_new(int32_t n_threads) {
     return guarded<>((lora4j_lora_merger *) nullptr, [&] {
         if (n_threads < 1 || n_threads > GGML_MAX_N_THREADS) {
-            set_error("n_threads must be in [1, " + std::to_string(GGML_MAX_N_THREADS) + "], got " + std::to_string(n_threads));
+            fail(LORA4J_ERR_ARGUMENT, "n_threads must be in [1, " + std::to_string(GGML_MAX_N_THREADS) + "], got " + std::to_string(n_threads));
             return (lora4j_lora_merger *) nullptr;
         }
         auto * m = new lora4j_lora_merger();
@@ -278,7 +257,7 @@ struct lora4j_lora_merger * lora4j_lora_merger_new(int32_t n_threads) {
         }
         if (!m->backend || !m->allocr) {
             delete m;
-            set_error("ggml could not create a CPU backend");
+            fail(LORA4J_ERR_LLAMA, "ggml could not create a CPU backend");
             return (lora4j_lora_merger *) nullptr;
         }
         m->graph_buf.resize(ggml_tensor_overhead() * GGML_DEFAULT_GRAPH_SIZE + ggml_graph_overhead());
@@ -478,52 +457,43 @@ int32_t lora4j_lora_merge_tensor(struct lora4j_lora_merger * merger, int32_t bas
     return guarded<>((int32_t) LORA4J_ERR_EXCEPTION, [&] {
         // everything ggml would assert on is checked first: a failed GGML_ASSERT aborts the process
         if (!merger || !base_data || !out_data || !a_data || !a_types || !a_ne || !b_data || !b_types || !b_ne || !scales) {
-            set_error("null argument");
-            return (int32_t) LORA4J_ERR_ARGUMENT;
+            return fail(LORA4J_ERR_ARGUMENT, "null argument");
         }
         if (n_adapters > LORA4J_MAX_MERGE_ADAPTERS) {
             // the merge graph lives in a fixed buffer (GGML_DEFAULT_GRAPH_SIZE nodes, ~7 per adapter)
-            set_error("at most " + std::to_string(LORA4J_MAX_MERGE_ADAPTERS) + " adapters per merged tensor, got " +
+            return fail(LORA4J_ERR_ARGUMENT, "at most " + std::to_string(LORA4J_MAX_MERGE_ADAPTERS) + " adapters per merged tensor, got " +
                       std::to_string(n_adapters));
-            return (int32_t) LORA4J_ERR_ARGUMENT;
         }
         if (ne0 < 1 || ne1 < 1 || n_adapters < 1) {
-            set_error("need ne0, ne1 and n_adapters >= 1, got " + std::to_string(ne0) + ", " + std::to_string(ne1) +
+            return fail(LORA4J_ERR_ARGUMENT, "need ne0, ne1 and n_adapters >= 1, got " + std::to_string(ne0) + ", " + std::to_string(ne1) +
                       ", " + std::to_string(n_adapters));
-            return (int32_t) LORA4J_ERR_ARGUMENT;
         }
         if (!base_type_ok(base_type) || ne0 % ggml_blck_size((ggml_type) base_type) != 0) {
-            set_error("cannot dequantise a base tensor of ggml type " + std::to_string(base_type) + " with rows of " + std::to_string(ne0));
-            return (int32_t) LORA4J_ERR_ARGUMENT;
+            return fail(LORA4J_ERR_ARGUMENT, "cannot dequantise a base tensor of ggml type " + std::to_string(base_type) + " with rows of " + std::to_string(ne0));
         }
         if (!out_type_ok(out_type) || ne0 % ggml_blck_size((ggml_type) out_type) != 0) {
-            set_error("cannot write ggml type " + std::to_string(out_type) + " (needs no importance matrix and a block size "
+            return fail(LORA4J_ERR_ARGUMENT, "cannot write ggml type " + std::to_string(out_type) + " (needs no importance matrix and a block size "
                       "that divides the row length " + std::to_string(ne0) + ")");
-            return (int32_t) LORA4J_ERR_ARGUMENT;
         }
         for (int32_t i = 0; i < n_adapters; i++) {
             const std::string which = "adapter " + std::to_string(i) + ": ";
             if (!a_data[i] || !b_data[i]) {
-                set_error(which + "null lora_a or lora_b data");
-                return (int32_t) LORA4J_ERR_ARGUMENT;
+                return fail(LORA4J_ERR_ARGUMENT, which + "null lora_a or lora_b data");
             }
             if (!lora_type_ok(a_types[i]) || !lora_type_ok(b_types[i])) {
-                set_error(which + "lora_a/lora_b type " + std::to_string(a_types[i]) + "/" + std::to_string(b_types[i]) +
+                return fail(LORA4J_ERR_ARGUMENT, which + "lora_a/lora_b type " + std::to_string(a_types[i]) + "/" + std::to_string(b_types[i]) +
                           " is not F32, F16, BF16 or a quantised type with a to_float");
-                return (int32_t) LORA4J_ERR_ARGUMENT;
             }
             const int64_t a0 = a_ne[2 * i], a1 = a_ne[2 * i + 1], b0 = b_ne[2 * i], b1 = b_ne[2 * i + 1];
             const int64_t r = b0;
             const bool ok = token_embd ? (a0 == r && a1 == ne1 && b1 == ne0) : (a0 == ne0 && a1 == r && b1 == ne1);
             if (r < 1 || !ok) {
-                set_error(which + "lora_a [" + std::to_string(a0) + ", " + std::to_string(a1) + "] and lora_b [" +
+                return fail(LORA4J_ERR_ARGUMENT, which + "lora_a [" + std::to_string(a0) + ", " + std::to_string(a1) + "] and lora_b [" +
                           std::to_string(b0) + ", " + std::to_string(b1) + "] do not fit a weight [" + std::to_string(ne0) +
                           ", " + std::to_string(ne1) + "]" + (token_embd ? " (token_embd: lora_a [r, ne1], lora_b [r, ne0])" : ""));
-                return (int32_t) LORA4J_ERR_ARGUMENT;
             }
             if (a0 % ggml_blck_size((ggml_type) a_types[i]) != 0 || b0 % ggml_blck_size((ggml_type) b_types[i]) != 0) {
-                set_error(which + "a row length is not a multiple of the block size of its type");
-                return (int32_t) LORA4J_ERR_ARGUMENT;
+                return fail(LORA4J_ERR_ARGUMENT, which + "a row length is not a multiple of the block size of its type");
             }
         }
 
@@ -535,8 +505,7 @@ int32_t lora4j_lora_merge_tensor(struct lora4j_lora_merger * merger, int32_t bas
         };
         call.ctx = ggml_init(ip);
         if (!call.ctx) {
-            set_error("ggml_init failed");
-            return (int32_t) LORA4J_ERR_EXCEPTION;
+            return fail(LORA4J_ERR_LLAMA, "ggml_init failed");
         }
         // quantised adapter tensors are dequantised here (export-lora refuses them; llama.cpp applies them)
         std::vector<std::vector<float>> deq;
@@ -560,8 +529,7 @@ int32_t lora4j_lora_merge_tensor(struct lora4j_lora_merger * merger, int32_t bas
         }
         call.ab_buf = ggml_backend_alloc_ctx_tensors(call.ctx, merger->backend);
         if (!call.ab_buf) {
-            set_error("cannot allocate the adapter tensors");
-            return (int32_t) LORA4J_ERR_EXCEPTION;
+            return fail(LORA4J_ERR_LLAMA, "cannot allocate the adapter tensors");
         }
         for (int32_t i = 0; i < n_adapters; i++) {
             ggml_backend_tensor_set(ta[i], pa[i], 0, ggml_nbytes(ta[i]));
@@ -606,14 +574,12 @@ int32_t lora4j_lora_merge_tensor(struct lora4j_lora_merger * merger, int32_t bas
         ggml_free(ctx0); // the graph lives in graph_buf
 
         if (!ggml_gallocr_alloc_graph(merger->allocr, gf)) {
-            set_error("cannot allocate the merge graph (out of memory?)");
-            return (int32_t) LORA4J_ERR_EXCEPTION;
+            return fail(LORA4J_ERR_LLAMA, "cannot allocate the merge graph (out of memory?)");
         }
         ggml_backend_cpu_set_n_threads(merger->backend, merger->n_threads);
         const ggml_status st = ggml_backend_graph_compute(merger->backend, gf);
         if (st != GGML_STATUS_SUCCESS) {
-            set_error("the merge graph failed: ggml status " + std::to_string((int) st));
-            return (int32_t) LORA4J_ERR_EXCEPTION;
+            return fail(LORA4J_ERR_LLAMA, "the merge graph failed: ggml status " + std::to_string((int) st));
         }
         if (stats) {
             for (int k = 0; k < 5; k++) {

@@ -2,6 +2,7 @@
 // Uses llama.cpp's internal headers (the patched source, native/patches): the adapter's tensors and the
 // training step llama_context::opt_step_lora4j.
 #include "lora4j.h"
+#include "lora4j_internal.h"
 
 #include "ggml-backend.h"
 #include "llama-adapter.h"
@@ -20,33 +21,17 @@
 
 // ggml-opt state accessors added by native/patches/0004-*.patch
 extern "C" {
-int64_t ggml_opt_lora4j_get_iter(ggml_opt_context_t opt_ctx);
 void    ggml_opt_lora4j_set_iter(ggml_opt_context_t opt_ctx, int64_t iter);
 int32_t ggml_opt_lora4j_get_opt_i(ggml_opt_context_t opt_ctx);
 void    ggml_opt_lora4j_set_opt_i(ggml_opt_context_t opt_ctx, int32_t opt_i);
 int32_t ggml_opt_lora4j_n_momenta(ggml_opt_context_t opt_ctx);
 void    ggml_opt_lora4j_momenta(ggml_opt_context_t opt_ctx, int32_t i, struct ggml_tensor ** m, struct ggml_tensor ** v);
-
-// lora4j.cpp: this thread's last error
-void lora4j_internal_set_error(const char * msg);
 }
+
+using lora4j::fail;
+using lora4j::guarded;
 
 namespace {
-
-void set_error(const std::string & msg) { lora4j_internal_set_error(msg.c_str()); }
-
-template <typename F, typename R>
-R guarded(R on_exception, F && f) {
-    lora4j_clear_error();
-    try {
-        return f();
-    } catch (const std::exception & e) {
-        set_error(e.what());
-    } catch (...) {
-        set_error("unknown C++ exception");
-    }
-    return on_exception;
-}
 
 struct pending_state {
     int64_t steps_done = 0;
@@ -152,15 +137,14 @@ void opt_init(llama_context * ctx, int32_t n_tokens, int32_t grad_accum, int32_t
 extern "C" {
 
 int32_t lora4j_adapter_n_pairs(const struct llama_adapter_lora * adapter) {
-    return guarded<>((int32_t) -1, [&] { return (int32_t) adapter->ab_map.size(); });
+    return guarded<>((int32_t) LORA4J_ERR_EXCEPTION, [&] { return (int32_t) adapter->ab_map.size(); });
 }
 
 int32_t lora4j_adapter_pair(const struct llama_adapter_lora * adapter, int32_t i, const char ** name,
                             struct ggml_tensor ** a, struct ggml_tensor ** b) {
     return guarded<>((int32_t) LORA4J_ERR_EXCEPTION, [&] {
         if (i < 0 || (size_t) i >= adapter->ab_map.size()) {
-            set_error("pair index " + std::to_string(i) + " out of range");
-            return (int32_t) LORA4J_ERR_ARGUMENT;
+            return fail(LORA4J_ERR_ARGUMENT, "pair index " + std::to_string(i) + " out of range");
         }
         // ab_map is unordered: find the i-th name in sorted order, then point into the map's own key
         auto it = adapter->ab_map.find(sorted_names(adapter)[i]);
@@ -174,36 +158,32 @@ int32_t lora4j_adapter_pair(const struct llama_adapter_lora * adapter, int32_t i
 int32_t lora4j_train_init(struct llama_context * ctx, struct llama_adapter_lora * adapter, int32_t n_tokens,
                           int32_t grad_accum, int32_t optimizer, struct ggml_opt_optimizer_params * opt_params) {
     return guarded<>((int32_t) LORA4J_ERR_EXCEPTION, [&] {
-        auto fail = [](const std::string & msg) {
-            set_error(msg);
-            return (int32_t) LORA4J_ERR_ARGUMENT;
-        };
         if (!ctx || !adapter || !opt_params) {
-            return fail("null argument");
+            return fail(LORA4J_ERR_ARGUMENT, "null argument");
         }
         if (ctx->opt_context_lora4j()) {
-            return fail("training was already initialised on this context; use a new context");
+            return fail(LORA4J_ERR_ARGUMENT, "training was already initialised on this context; use a new context");
         }
         if (n_tokens < 2) {
-            return fail("samples need at least 2 tokens");
+            return fail(LORA4J_ERR_ARGUMENT, "samples need at least 2 tokens");
         }
         if ((int64_t) llama_n_ctx(ctx) < n_tokens || (int64_t) llama_n_batch(ctx) < n_tokens || (int64_t) llama_n_ubatch(ctx) < n_tokens) {
-            return fail("the context needs n_ctx, n_batch and n_ubatch >= " + std::to_string(n_tokens) + " (have " +
+            return fail(LORA4J_ERR_ARGUMENT, "the context needs n_ctx, n_batch and n_ubatch >= " + std::to_string(n_tokens) + " (have " +
                         std::to_string(llama_n_ctx(ctx)) + ", " + std::to_string(llama_n_batch(ctx)) + ", " +
                         std::to_string(llama_n_ubatch(ctx)) + ")");
         }
         if (grad_accum < 1) {
-            return fail("grad_accum must be >= 1");
+            return fail(LORA4J_ERR_ARGUMENT, "grad_accum must be >= 1");
         }
         if (optimizer != GGML_OPT_OPTIMIZER_TYPE_ADAMW && optimizer != GGML_OPT_OPTIMIZER_TYPE_SGD) {
-            return fail("unknown optimizer " + std::to_string(optimizer));
+            return fail(LORA4J_ERR_ARGUMENT, "unknown optimizer " + std::to_string(optimizer));
         }
         if (adapter->ab_map.empty()) {
-            return fail("the adapter has no tensors");
+            return fail(LORA4J_ERR_ARGUMENT, "the adapter has no tensors");
         }
         for (auto & kv : adapter->ab_map) {
             if (kv.second.a->type != GGML_TYPE_F32 || kv.second.b->type != GGML_TYPE_F32) {
-                return fail("the tensors of " + kv.first + " are not F32: only an F32 adapter can be trained");
+                return fail(LORA4J_ERR_ARGUMENT, "the tensors of " + kv.first + " are not F32: only an F32 adapter can be trained");
             }
         }
         for (auto & kv : adapter->ab_map) {
@@ -221,25 +201,21 @@ int32_t lora4j_train_step(struct llama_context * ctx, const llama_token * tokens
     return guarded<>((int32_t) LORA4J_ERR_EXCEPTION, [&] {
         train_state & st = state_of(ctx);
         if (n_tokens != st.n_tokens) {
-            set_error("every sample must have " + std::to_string(st.n_tokens) + " tokens, got " + std::to_string(n_tokens));
-            return (int32_t) LORA4J_ERR_ARGUMENT;
+            return fail(LORA4J_ERR_ARGUMENT, "every sample must have " + std::to_string(st.n_tokens) + " tokens, got " + std::to_string(n_tokens));
         }
         const int32_t n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(llama_get_model(ctx)));
         int32_t counted = 0;
         for (int32_t i = 0; i < n_tokens; i++) {
             if (tokens[i] < 0 || tokens[i] >= n_vocab) {
-                set_error("token " + std::to_string(tokens[i]) + " at position " + std::to_string(i) + " is outside the vocabulary");
-                return (int32_t) LORA4J_ERR_ARGUMENT;
+                return fail(LORA4J_ERR_ARGUMENT, "token " + std::to_string(tokens[i]) + " at position " + std::to_string(i) + " is outside the vocabulary");
             }
             if (labels[i] < -1 || labels[i] >= n_vocab) {
-                set_error("label " + std::to_string(labels[i]) + " at position " + std::to_string(i) + " is outside [-1, n_vocab)");
-                return (int32_t) LORA4J_ERR_ARGUMENT;
+                return fail(LORA4J_ERR_ARGUMENT, "label " + std::to_string(labels[i]) + " at position " + std::to_string(i) + " is outside [-1, n_vocab)");
             }
             counted += labels[i] >= 0;
         }
         if (counted == 0) {
-            set_error("every label of the sample is masked: nothing to learn from it");
-            return (int32_t) LORA4J_ERR_ARGUMENT;
+            return fail(LORA4J_ERR_ARGUMENT, "every label of the sample is masked: nothing to learn from it");
         }
         std::unique_ptr<ggml_opt_result, void (*)(ggml_opt_result_t)> result(ggml_opt_result_init(), ggml_opt_result_free);
         std::function<void(ggml_opt_context_t)> before;
@@ -276,15 +252,8 @@ int32_t lora4j_train_step(struct llama_context * ctx, const llama_token * tokens
     });
 }
 
-int64_t lora4j_train_steps_done(struct llama_context * ctx) {
-    return guarded<>((int64_t) -1, [&] {
-        ggml_opt_context_t opt = ctx->opt_context_lora4j();
-        return opt ? ggml_opt_lora4j_get_iter(opt) - 1 : (int64_t) -1;
-    });
-}
-
 int32_t lora4j_train_n_moments(struct llama_context * ctx) {
-    return guarded<>((int32_t) -1, [&] {
+    return guarded<>((int32_t) LORA4J_ERR_EXCEPTION, [&] {
         ggml_opt_context_t opt = ctx->opt_context_lora4j();
         int32_t count = 0;
         if (opt) {
@@ -299,8 +268,7 @@ int32_t lora4j_train_moments(struct llama_context * ctx, int32_t i, const char *
     return guarded<>((int32_t) LORA4J_ERR_EXCEPTION, [&] {
         ggml_opt_context_t opt = ctx->opt_context_lora4j();
         if (!opt) {
-            set_error("training is not initialised on this context");
-            return (int32_t) LORA4J_ERR_ARGUMENT;
+            return fail(LORA4J_ERR_ARGUMENT, "training is not initialised on this context");
         }
         int32_t k = 0;
         bool found = false;
@@ -313,8 +281,7 @@ int32_t lora4j_train_moments(struct llama_context * ctx, int32_t i, const char *
             }
         });
         if (!found) {
-            set_error("moments index " + std::to_string(i) + " out of range");
-            return (int32_t) LORA4J_ERR_ARGUMENT;
+            return fail(LORA4J_ERR_ARGUMENT, "moments index " + std::to_string(i) + " out of range");
         }
         return (int32_t) 0;
     });
@@ -325,8 +292,7 @@ int32_t lora4j_train_restore(struct llama_context * ctx, int64_t steps_done, int
     return guarded<>((int32_t) LORA4J_ERR_EXCEPTION, [&] {
         train_state & st = state_of(ctx);
         if (steps_done < 0 || n < 0) {
-            set_error("negative steps or count");
-            return (int32_t) LORA4J_ERR_ARGUMENT;
+            return fail(LORA4J_ERR_ARGUMENT, "negative steps or count");
         }
         auto p = std::make_unique<pending_state>();
         p->steps_done = steps_done;
@@ -346,22 +312,18 @@ int32_t lora4j_train_restore(struct llama_context * ctx, int64_t steps_done, int
 int32_t lora4j_train_init_full(struct llama_context * ctx, int32_t n_tokens, int32_t grad_accum, int32_t optimizer,
                                struct ggml_opt_optimizer_params * opt_params) {
     return guarded<>((int32_t) LORA4J_ERR_EXCEPTION, [&] {
-        auto fail = [](const std::string & msg) {
-            set_error(msg);
-            return (int32_t) LORA4J_ERR_ARGUMENT;
-        };
         if (!ctx || !opt_params) {
-            return fail("null argument");
+            return fail(LORA4J_ERR_ARGUMENT, "null argument");
         }
         if (ctx->opt_context_lora4j()) {
-            return fail("training was already initialised on this context; use a new context");
+            return fail(LORA4J_ERR_ARGUMENT, "training was already initialised on this context; use a new context");
         }
         if (n_tokens < 2 || (int64_t) llama_n_ctx(ctx) < n_tokens || (int64_t) llama_n_batch(ctx) < n_tokens ||
             (int64_t) llama_n_ubatch(ctx) < n_tokens) {
-            return fail("the context needs n_ctx, n_batch and n_ubatch >= " + std::to_string(n_tokens));
+            return fail(LORA4J_ERR_ARGUMENT, "the context needs n_ctx, n_batch and n_ubatch >= " + std::to_string(n_tokens));
         }
         if (grad_accum < 1 || (optimizer != GGML_OPT_OPTIMIZER_TYPE_ADAMW && optimizer != GGML_OPT_OPTIMIZER_TYPE_SGD)) {
-            return fail("bad grad_accum or optimizer");
+            return fail(LORA4J_ERR_ARGUMENT, "bad grad_accum or optimizer");
         }
         // every F32 weight except token_embd (llama.cpp's rule)
         opt_init(ctx, n_tokens, grad_accum, optimizer, opt_params, llama_opt_param_filter_all);
@@ -373,7 +335,7 @@ struct ggml_tensor * lora4j_model_tensor(const struct llama_model * model, const
     return guarded<>((ggml_tensor *) nullptr, [&] {
         ggml_tensor * t = const_cast<ggml_tensor *>(model->get_tensor(name));
         if (!t) {
-            set_error(std::string("the model has no tensor ") + name);
+            fail(LORA4J_ERR_ARGUMENT, std::string("the model has no tensor ") + name);
         }
         return t;
     });

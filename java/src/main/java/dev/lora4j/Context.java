@@ -1,16 +1,8 @@
 package dev.lora4j;
 
-import static dev.lora4j.bindings.llama_h.*;
-
-import dev.lora4j.bindings.llama_batch;
-import dev.lora4j.bindings.llama_context_params;
-import dev.lora4j.bindings.lora4j_h;
-import dev.lora4j.internal.Llama;
-import dev.lora4j.internal.NativeHandle;
+import dev.lora4j.internal.AdapterHandle;
+import dev.lora4j.internal.ContextHandle;
 import java.io.ByteArrayOutputStream;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.CharBuffer;
 import java.nio.charset.CharsetDecoder;
@@ -19,6 +11,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.function.Consumer;
 
@@ -27,42 +20,8 @@ import java.util.function.Consumer;
  * while it is busy gets an {@link IllegalStateException}. Close it (or its model) to free the native memory.
  */
 public final class Context implements AutoCloseable {
-    static {
-        dev.lora4j.internal.Internals.install(new dev.lora4j.internal.Internals.Access() {
-            @Override
-            public MemorySegment model(Object model) {
-                return ((Model) model).pointer();
-            }
-
-            @Override
-            public MemorySegment enterContext(Object context) {
-                return ((Context) context).handle.enter();
-            }
-
-            @Override
-            public void exitContext(Object context) {
-                ((Context) context).handle.exit();
-            }
-
-            @Override
-            public MemorySegment adapter(Object adapter) {
-                return ((LoraAdapter) adapter).pointer();
-            }
-        });
-    }
-
     private final Model model;
-    private final NativeHandle handle;
-    private final Arena arena = Arena.ofShared();
-    private final MemorySegment batch;
-    // the batch's arrays, sized once
-    private final MemorySegment batchTokens;
-    private final MemorySegment batchPos;
-    private final MemorySegment batchNSeqId;
-    private final MemorySegment[] batchSeqId;
-    private final MemorySegment batchLogits;
-    private final int nCtx;
-    private final int nBatch;
+    private final ContextHandle handle;
     private final int nSeq;
     private final int nVocab;
     private final boolean embeddings;
@@ -71,66 +30,11 @@ public final class Context implements AutoCloseable {
 
     Context(Model model, ContextParams params) {
         this.model = model;
-        MemorySegment m = model.pointer();
-        int nCtxWanted = params.contextSize() > 0 ? params.contextSize() : model.contextLengthTrain();
-        try (Arena tmp = Arena.ofConfined()) {
-            MemorySegment cp = llama_context_default_params(tmp);
-            llama_context_params.n_ctx(cp, nCtxWanted);
-            llama_context_params.n_batch(cp, params.batchSize());
-            llama_context_params.n_ubatch(cp, params.ubatchSize() > 0 ? params.ubatchSize() : params.batchSize());
-            llama_context_params.n_seq_max(cp, params.sequences());
-            llama_context_params.n_threads(cp, params.effectiveThreads());
-            llama_context_params.n_threads_batch(cp, params.effectiveThreadsBatch());
-            llama_context_params.embeddings(cp, params.embeddings());
-            if (params.embeddings()) {
-                llama_context_params.pooling_type(cp, LLAMA_POOLING_TYPE_MEAN());
-            }
-            llama_context_params.flash_attn_type(cp, params.flashAttention().id);
-            if (params.kvCacheType() != null) {
-                llama_context_params.type_k(cp, params.kvCacheType().id());
-                llama_context_params.type_v(cp, params.kvCacheType().id());
-            }
-            llama_context_params.no_perf(cp, true);
-            Llama.clearLastError();
-            MemorySegment ctx = lora4j_h.lora4j_context_init(m, cp);
-            if (ctx.equals(MemorySegment.NULL)) {
-                throw new Lora4jException("could not create a context (n_ctx=" + nCtxWanted + "): " + Llama.reason());
-            }
-            // persistent threadpools, as llama-cli and llama-bench use: without them ggml starts and joins its
-            // threads on every graph computation (measured: ~12% of decode speed on a 100M model, 2 threads)
-            MemorySegment tp = lora4j_h.lora4j_threadpool_new(params.effectiveThreads());
-            MemorySegment tpb = params.effectiveThreadsBatch() == params.effectiveThreads() ? tp
-                    : lora4j_h.lora4j_threadpool_new(params.effectiveThreadsBatch());
-            if (tp.equals(MemorySegment.NULL) || tpb.equals(MemorySegment.NULL)) {
-                String reason = Llama.reason();
-                llama_free(ctx);
-                freeThreadpools(tp, tpb);
-                throw new Lora4jException("could not create the context's threadpool: " + reason);
-            }
-            llama_attach_threadpool(ctx, tp, tpb);
-            dev.lora4j.internal.NativeOwner modelOwner = model.owner();
-            modelOwner.retain();
-            this.handle = new NativeHandle(this, "context", ctx, p -> {
-                llama_free(p);
-                freeThreadpools(tp, tpb);
-                modelOwner.release();
-            });
-            this.nCtx = llama_n_ctx(ctx);
-            this.nBatch = llama_n_batch(ctx);
-            this.nSeq = params.sequences();
-        }
+        this.handle = new ContextHandle(model.handle(),  params,
+                params.contextSize() > 0 ? params.contextSize() : model.contextLengthTrain());
+        this.nSeq = params.sequences();
         this.nVocab = model.vocabulary().size();
         this.embeddings = params.embeddings();
-        this.batch = llama_batch_init(arena, nBatch, 0, nSeq);
-        this.batchTokens = llama_batch.token(batch).reinterpret((long) nBatch * Integer.BYTES);
-        this.batchPos = llama_batch.pos(batch).reinterpret((long) nBatch * Integer.BYTES);
-        this.batchNSeqId = llama_batch.n_seq_id(batch).reinterpret((long) nBatch * Integer.BYTES);
-        this.batchLogits = llama_batch.logits(batch).reinterpret(nBatch);
-        MemorySegment seqIds = llama_batch.seq_id(batch).reinterpret((long) nBatch * ValueLayout.ADDRESS.byteSize());
-        this.batchSeqId = new MemorySegment[nBatch];
-        for (int i = 0; i < nBatch; i++) {
-            batchSeqId[i] = seqIds.getAtIndex(ValueLayout.ADDRESS, i).reinterpret((long) nSeq * Integer.BYTES);
-        }
     }
 
     public Model model() {
@@ -139,47 +43,28 @@ public final class Context implements AutoCloseable {
 
     /** Token positions the context holds (per sequence, with one sequence). */
     public int contextSize() {
-        return nCtx;
+        return handle.contextSize();
     }
 
     public int batchSize() {
-        return nBatch;
+        return handle.batchSize();
     }
 
     /** Next free position of sequence {@code seq} (0 when empty). */
     public int position(int seq) {
         checkSeq(seq);
-        MemorySegment c = handle.enter();
-        try {
-            return positionOf(c, seq);
-        } finally {
-            handle.exit();
-        }
-    }
-
-    private static int positionOf(MemorySegment c, int seq) {
-        return llama_memory_seq_pos_max(llama_get_memory(c), seq) + 1;
+        return handle.positionMax(seq) + 1;
     }
 
     /** Forgets every token of every sequence (the KV cache's cells, not its bytes: llama-bench clears it so too). */
     public void clear() {
-        MemorySegment c = handle.enter();
-        try {
-            llama_memory_clear(llama_get_memory(c), false);
-        } finally {
-            handle.exit();
-        }
+        handle.clearMemory();
     }
 
     /** Removes positions [from, to) of sequence {@code seq} (to = -1: to the end). */
     public void removeTokens(int seq, int from, int to) {
         checkSeq(seq);
-        MemorySegment c = handle.enter();
-        try {
-            llama_memory_seq_rm(llama_get_memory(c), seq, from, to);
-        } finally {
-            handle.exit();
-        }
+        handle.removeTokens(seq, from, to);
     }
 
     /**
@@ -195,12 +80,12 @@ public final class Context implements AutoCloseable {
         if (tokens.length == 0) {
             throw new IllegalArgumentException("no tokens to decode");
         }
-        if (allLogits && tokens.length > nBatch) {
-            throw new IllegalArgumentException("allLogits needs the tokens in one batch: " + tokens.length + " > batchSize " + nBatch);
+        if (allLogits && tokens.length > handle.batchSize()) {
+            throw new IllegalArgumentException("allLogits needs the tokens in one batch: " + tokens.length + " > batchSize " + handle.batchSize());
         }
-        MemorySegment c = handle.enter();
+        handle.enter();
         try {
-            decodeLocked(c, tokens, seq, allLogits);
+            decodeLocked(tokens, seq, allLogits);
         } finally {
             handle.exit();
         }
@@ -211,34 +96,18 @@ public final class Context implements AutoCloseable {
         decode(tokens, 0, false);
     }
 
-    private void decodeLocked(MemorySegment c, int[] tokens, int seq, boolean allLogits) {
+    private void decodeLocked(int[] tokens, int seq, boolean allLogits) {
         for (int t : tokens) {
             if (t < 0 || t >= nVocab) {
                 throw new IllegalArgumentException("token id " + t + " is outside the vocabulary [0, " + nVocab + ")");
             }
         }
-        int pos = positionOf(c, seq);
+        int pos = handle.positionMax(seq) + 1;
+        int nCtx = handle.contextSize();
         if (pos + tokens.length > nCtx) {
             throw new ContextOverflowException(tokens.length, nCtx - pos, nCtx);
         }
-        for (int start = 0; start < tokens.length; start += nBatch) {
-            int n = Math.min(nBatch, tokens.length - start);
-            for (int i = 0; i < n; i++) {
-                batchTokens.setAtIndex(ValueLayout.JAVA_INT, i, tokens[start + i]);
-                batchPos.setAtIndex(ValueLayout.JAVA_INT, i, pos + start + i);
-                batchNSeqId.setAtIndex(ValueLayout.JAVA_INT, i, 1);
-                batchSeqId[i].set(ValueLayout.JAVA_INT, 0, seq);
-                boolean last = start + i == tokens.length - 1;
-                batchLogits.set(ValueLayout.JAVA_BYTE, i, (byte) (allLogits || last ? 1 : 0));
-            }
-            llama_batch.n_tokens(batch, n);
-            Llama.clearLastError();
-            int rc = lora4j_h.lora4j_decode(c, batch);
-            if (rc != 0) {
-                throw new DecodeException(rc, "decode failed: " + DecodeException.meaning(rc) + " (" + Llama.reason() + ")");
-            }
-            outputs = allLogits ? n : 1;
-        }
+        outputs = handle.decode(tokens, pos, seq, allLogits);
     }
 
     /** Logits of the last decoded token. */
@@ -248,7 +117,7 @@ public final class Context implements AutoCloseable {
 
     /** Logits of output {@code index} of the last decode (-1 = the last output). */
     public float[] logits(int index) {
-        MemorySegment c = handle.enter();
+        handle.enter();
         try {
             if (outputs == 0) {
                 throw new IllegalStateException("no logits: nothing has been decoded yet");
@@ -256,11 +125,7 @@ public final class Context implements AutoCloseable {
             if (index < -outputs || index >= outputs) {
                 throw new IndexOutOfBoundsException("output " + index + " of " + outputs);
             }
-            MemorySegment p = llama_get_logits_ith(c, index);
-            if (p.equals(MemorySegment.NULL)) {
-                throw new IllegalStateException("llama.cpp has no logits for output " + index);
-            }
-            return p.reinterpret((long) nVocab * Float.BYTES).toArray(ValueLayout.JAVA_FLOAT);
+            return handle.logits(index, nVocab);
         } finally {
             handle.exit();
         }
@@ -275,17 +140,11 @@ public final class Context implements AutoCloseable {
             throw new IllegalStateException("this context was created without embeddings (ContextParams.withEmbeddings(true))");
         }
         int[] tokens = model.vocabulary().tokenize(text, true, false);
-        MemorySegment c = handle.enter();
+        handle.enter();
         try {
-            llama_memory_clear(llama_get_memory(c), false);
-            decodeLocked(c, tokens, 0, true);
-            MemorySegment p = llama_get_embeddings_seq(c, 0);
-            if (p.equals(MemorySegment.NULL)) {
-                throw new IllegalStateException("llama.cpp returned no pooled embedding");
-            }
-            // the pooled vector has the model's output width (llama.cpp sizes its buffer by n_embd_out)
-            int nEmbd = llama_model_n_embd_out(model.pointer());
-            return p.reinterpret((long) nEmbd * Float.BYTES).toArray(ValueLayout.JAVA_FLOAT);
+            handle.clearMemory();
+            decodeLocked(tokens, 0, true);
+            return handle.pooledEmbedding(0);
         } finally {
             handle.exit();
         }
@@ -311,11 +170,11 @@ public final class Context implements AutoCloseable {
             throw new IllegalArgumentException("the prompt has no tokens");
         }
         Vocabulary vocab = model.vocabulary();
-        MemorySegment c = handle.enter();
+        handle.enter();
         try {
-            llama_memory_clear(llama_get_memory(c), false);
+            handle.clearMemory();
             long t0 = System.nanoTime();
-            decodeLocked(c, promptTokens, 0, false);
+            decodeLocked(promptTokens, 0, false);
             long t1 = System.nanoTime();
             Utf8Stream text = new Utf8Stream(onText);
             int[] out = new int[Math.min(maxTokens, 1024)];
@@ -336,26 +195,17 @@ public final class Context implements AutoCloseable {
                 if (n == maxTokens) {
                     break;
                 }
-                if (pos >= nCtx) {
+                if (pos >= handle.contextSize()) {
                     stop = Generation.StopReason.CONTEXT_FULL;
                     break;
                 }
-                decodeLocked(c, new int[] {token}, 0, false);
+                decodeLocked(new int[] {token}, 0, false);
                 pos++;
             }
             long t2 = System.nanoTime();
             return new Generation(text.finish(), Arrays.copyOf(out, n), promptTokens.length, stop, t1 - t0, t2 - t1);
         } finally {
             handle.exit();
-        }
-    }
-
-    private static void freeThreadpools(MemorySegment tp, MemorySegment tpb) {
-        if (!tpb.equals(tp) && !tpb.equals(MemorySegment.NULL)) {
-            lora4j_h.lora4j_threadpool_free(tpb);
-        }
-        if (!tp.equals(MemorySegment.NULL)) {
-            lora4j_h.lora4j_threadpool_free(tp);
         }
     }
 
@@ -378,10 +228,10 @@ public final class Context implements AutoCloseable {
                 throw new IllegalArgumentException("the scale of " + a + " must be finite, got " + e.getValue());
             }
         }
-        MemorySegment c = handle.enter();
+        handle.enter();
         try {
-            apply(c, copy);
-            llama_memory_clear(llama_get_memory(c), false);
+            apply(copy);
+            handle.clearMemory();
         } finally {
             handle.exit();
         }
@@ -402,24 +252,15 @@ public final class Context implements AutoCloseable {
         return Collections.unmodifiableMap(adapters);
     }
 
-    private void apply(MemorySegment c, Map<LoraAdapter, Float> set) {
-        try (Arena tmp = Arena.ofConfined()) {
-            int n = set.size();
-            MemorySegment ptrs = n == 0 ? MemorySegment.NULL : tmp.allocate(ValueLayout.ADDRESS, n);
-            MemorySegment scales = n == 0 ? MemorySegment.NULL : tmp.allocate(ValueLayout.JAVA_FLOAT, n);
-            int i = 0;
-            for (Map.Entry<LoraAdapter, Float> e : set.entrySet()) {
-                ptrs.setAtIndex(ValueLayout.ADDRESS, i, e.getKey().pointer());
-                scales.setAtIndex(ValueLayout.JAVA_FLOAT, i, e.getValue());
-                i++;
-            }
-            Llama.clearLastError();
-            int rc = lora4j_h.lora4j_set_adapters_lora(c, ptrs, (long) n, scales);
-            if (rc != 0) {
-                throw new NativeException("could not set the adapters: " + Llama.reason());
-            }
-            adapters = set;
+    private void apply(Map<LoraAdapter, Float> set) {
+        List<AdapterHandle> handles = set.keySet().stream().map(LoraAdapter::handle).toList();
+        float[] scales = new float[set.size()];
+        int i = 0;
+        for (float scale : set.values()) {
+            scales[i++] = scale;
         }
+        handle.setAdapters(handles, scales);
+        adapters = set;
     }
 
     /** Called by {@link LoraAdapter#close()}: stop using the adapter (waits for a use in progress). */
@@ -427,9 +268,8 @@ public final class Context implements AutoCloseable {
         if (!adapters.containsKey(adapter)) {
             return;
         }
-        MemorySegment c;
         try {
-            c = handle.enter();
+            handle.enter();
         } catch (IllegalStateException busyOrClosed) {
             if (!handle.isOpen()) {
                 return;
@@ -439,15 +279,18 @@ public final class Context implements AutoCloseable {
         try {
             Map<LoraAdapter, Float> rest = new LinkedHashMap<>(adapters);
             rest.remove(adapter);
-            apply(c, rest);
+            apply(rest);
         } finally {
             handle.exit();
         }
     }
 
-    /** The context pointer for a sampler call made while this thread uses the context (or it is idle). */
-    MemorySegment pointerForSampling() {
-        return handle.get();
+    /**
+     * The native context, for lora4j's own packages (training runs on it). Not API: its type is in the module's
+     * non-exported {@code dev.lora4j.internal} package.
+     */
+    public ContextHandle handle() {
+        return handle;
     }
 
     public boolean isOpen() {
@@ -461,8 +304,6 @@ public final class Context implements AutoCloseable {
             return;
         }
         handle.close();
-        llama_batch_free(batch);
-        arena.close();
         model.unregister(this);
     }
 

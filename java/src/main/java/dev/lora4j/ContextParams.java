@@ -73,18 +73,24 @@ public record ContextParams(int contextSize, int batchSize, int ubatchSize, int 
     public enum FlashAttention {
         AUTO(-1), OFF(0), ON(1);
 
-        final int id;
+        private final int id;
 
         FlashAttention(int id) {
             this.id = id;
         }
+
+        public int id() {
+            return id;
+        }
     }
 
-    int effectiveThreads() {
+    /** {@link #threads()}, or the number of processors when 0. */
+    public int effectiveThreads() {
         return threads > 0 ? threads : Runtime.getRuntime().availableProcessors();
     }
 
-    int effectiveThreadsBatch() {
+    /** {@link #threadsBatch()}, or {@link #effectiveThreads()} when 0. */
+    public int effectiveThreadsBatch() {
         return threadsBatch > 0 ? threadsBatch : effectiveThreads();
     }
 }

@@ -16,15 +16,4 @@ public class DecodeException extends Lora4jException {
     public int code() {
         return code;
     }
-
-    static String meaning(int code) {
-        return switch (code) {
-            case 1 -> "no room in the context's KV cache for the batch (the context is full)";
-            case 2 -> "decoding was aborted";
-            case -1 -> "the batch is invalid";
-            case -100 -> "llama.cpp threw a C++ exception";
-            case -101 -> "the batch was rejected before reaching llama.cpp";
-            default -> "llama.cpp error " + code;
-        };
-    }
 }

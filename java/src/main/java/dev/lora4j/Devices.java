@@ -1,13 +1,6 @@
 package dev.lora4j;
 
-import static dev.lora4j.bindings.ggml_backend_h.*;
-
 import dev.lora4j.internal.Llama;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 
@@ -20,23 +13,11 @@ public final class Devices {
 
     /** Every device of ggml's registry, in registry order, with its memory as of now. */
     public static List<BackendDevice> list() {
-        Llama.init();
-        long n = ggml_backend_dev_count();
-        List<BackendDevice> out = new ArrayList<>((int) n);
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment free = arena.allocate(ValueLayout.JAVA_LONG);
-            MemorySegment total = arena.allocate(ValueLayout.JAVA_LONG);
-            for (int i = 0; i < n; i++) {
-                MemorySegment dev = ggml_backend_dev_get(i);
-                free.set(ValueLayout.JAVA_LONG, 0, 0);
-                total.set(ValueLayout.JAVA_LONG, 0, 0);
-                ggml_backend_dev_memory(dev, free, total);
-                out.add(new BackendDevice(i, string(ggml_backend_dev_name(dev)), string(ggml_backend_dev_description(dev)),
-                        BackendDevice.Type.fromId(ggml_backend_dev_type(dev)), free.get(ValueLayout.JAVA_LONG, 0),
-                        total.get(ValueLayout.JAVA_LONG, 0)));
-            }
-        }
-        return List.copyOf(out);
+        List<Llama.Device> devices = Llama.devices();
+        return java.util.stream.IntStream.range(0, devices.size()).mapToObj(i -> {
+            Llama.Device d = devices.get(i);
+            return new BackendDevice(i, d.name(), d.description(), BackendDevice.Type.fromId(d.type()), d.freeBytes(), d.totalBytes());
+        }).toList();
     }
 
     /** The GPUs, in the order {@link ModelParams#mainGpu()} counts them. Empty on a CPU-only build. */
@@ -88,9 +69,5 @@ public final class Devices {
             return String.format(Locale.ROOT, "%.1f GiB", b / (double) (1L << 30));
         }
         return String.format(Locale.ROOT, "%.1f MiB", b / (double) (1L << 20));
-    }
-
-    private static String string(MemorySegment p) {
-        return p.equals(MemorySegment.NULL) ? "" : p.reinterpret(Long.MAX_VALUE).getString(0, StandardCharsets.UTF_8);
     }
 }

@@ -1,13 +1,7 @@
 package dev.lora4j;
 
-import static dev.lora4j.bindings.llama_h.llama_adapter_lora_free;
-
-import dev.lora4j.bindings.lora4j_h;
 import dev.lora4j.gguf.GgufFile;
-import dev.lora4j.internal.Llama;
-import dev.lora4j.internal.NativeHandle;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
+import dev.lora4j.internal.AdapterHandle;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
@@ -23,19 +17,12 @@ import java.util.Optional;
 public final class LoraAdapter implements AutoCloseable {
     private final Model model;
     private final LoraAdapterInfo info;
-    private final NativeHandle handle;
+    private final AdapterHandle handle;
 
-    private LoraAdapter(Model model, LoraAdapterInfo info, MemorySegment ptr) {
+    private LoraAdapter(Model model, LoraAdapterInfo info, AdapterHandle handle) {
         this.model = model;
         this.info = info;
-        dev.lora4j.internal.NativeOwner modelOwner = model.owner();
-        modelOwner.retain();
-        this.handle = new NativeHandle(this, "LoRA adapter", ptr, p -> {
-            synchronized (modelOwner) { // the model's adapter set (see load)
-                llama_adapter_lora_free(p);
-            }
-            modelOwner.release();
-        });
+        this.handle = handle;
     }
 
     /**
@@ -43,30 +30,17 @@ public final class LoraAdapter implements AutoCloseable {
      *
      * @throws AdapterMismatchException when the adapter does not fit the model
      * @throws dev.lora4j.gguf.GgufFormatException when the file is not valid GGUF
-     * @throws ModelLoadException when llama.cpp refuses it anyway (with its reason)
+     * @throws AdapterLoadException when the file is missing, or llama.cpp refuses it anyway (with its reason)
      */
     public static LoraAdapter load(Model model, Path path) {
-        Model.checkRegularFile(path);
+        Model.checkRegularFile(path, AdapterLoadException::new);
         LoraAdapterInfo info = LoraAdapterInfo.read(path); // GgufFile.open validates the file's structure
         try (GgufFile base = GgufFile.open(model.path())) {
             info.checkFits(base);
         }
-        Llama.init();
-        try (Arena arena = Arena.ofConfined()) {
-            Llama.clearLastError();
-            MemorySegment ptr;
-            // llama.cpp adds each adapter to a set in its model and removes it when freed, unsynchronised: loading and
-            // freeing (also by the Cleaner's thread) adapters of one model take turns
-            synchronized (model.owner()) {
-                ptr = lora4j_h.lora4j_adapter_lora_init(model.pointer(), arena.allocateFrom(path.toString()));
-            }
-            if (ptr.equals(MemorySegment.NULL)) {
-                throw new ModelLoadException(path, "llama.cpp could not load the adapter: " + Llama.reason());
-            }
-            LoraAdapter a = new LoraAdapter(model, info, ptr);
-            model.register(a);
-            return a;
-        }
+        LoraAdapter a = new LoraAdapter(model, info, AdapterHandle.load(model.handle(), path));
+        model.register(a);
+        return a;
     }
 
     public Model model() {
@@ -112,8 +86,12 @@ public final class LoraAdapter implements AutoCloseable {
         return handle.isOpen();
     }
 
-    MemorySegment pointer() {
-        return handle.get();
+    /**
+     * The native adapter, for lora4j's own packages (training reads and writes its tensors). Not API: its type is in
+     * the module's non-exported {@code dev.lora4j.internal} package.
+     */
+    public AdapterHandle handle() {
+        return handle;
     }
 
     /** Removes the adapter from every context of its model, then frees it. Idempotent. */

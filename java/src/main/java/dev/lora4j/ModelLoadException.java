@@ -2,17 +2,12 @@ package dev.lora4j;
 
 import java.nio.file.Path;
 
-/** A model or adapter file could not be loaded: the file is named, with llama.cpp's reason where it gave one. */
+/** A model file could not be loaded: the file is named, with llama.cpp's reason where it gave one. */
 public class ModelLoadException extends Lora4jException {
     private final Path file;
 
     public ModelLoadException(Path file, String message) {
         super(file + ": " + message);
-        this.file = file;
-    }
-
-    public ModelLoadException(Path file, String message, Throwable cause) {
-        super(file + ": " + message, cause);
         this.file = file;
     }
 

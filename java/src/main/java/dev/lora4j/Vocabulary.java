@@ -1,12 +1,6 @@
 package dev.lora4j;
 
-import static dev.lora4j.bindings.llama_h.*;
-
-import dev.lora4j.bindings.lora4j_h;
-import dev.lora4j.internal.Llama;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
+import dev.lora4j.internal.ModelHandle;
 import java.nio.ByteBuffer;
 import java.nio.CharBuffer;
 import java.nio.charset.CharacterCodingException;
@@ -16,19 +10,12 @@ import java.nio.charset.StandardCharsets;
 /** The model's tokenizer: text ↔ token ids, special tokens. Valid while its {@link Model} is open. */
 public final class Vocabulary {
     private static final int ATTR_UNKNOWN = 1; // LLAMA_TOKEN_ATTR_UNKNOWN
-    private final Model model;
-    private final MemorySegment vocab;
+    private final ModelHandle model;
     private final int size;
 
-    Vocabulary(Model model, MemorySegment vocab) {
+    Vocabulary(ModelHandle model) {
         this.model = model;
-        this.vocab = vocab;
-        this.size = llama_vocab_n_tokens(vocab);
-    }
-
-    private MemorySegment vocab() {
-        model.pointer(); // throws if the model is closed
-        return vocab;
+        this.size = model.vocabSize();
     }
 
     public int size() {
@@ -37,7 +24,7 @@ public final class Vocabulary {
 
     /** Tokenizer kind: SPM, BPE, WPM, UGM, RWKV, PLAMO2 or NONE. */
     public String type() {
-        return switch (llama_vocab_type(vocab())) {
+        return switch (model.vocabType()) {
             case 1 -> "SPM";
             case 2 -> "BPE";
             case 3 -> "WPM";
@@ -50,36 +37,36 @@ public final class Vocabulary {
     }
 
     public int bos() {
-        return llama_vocab_bos(vocab());
+        return model.bos();
     }
 
     public int eos() {
-        return llama_vocab_eos(vocab());
+        return model.eos();
     }
 
     public int eot() {
-        return llama_vocab_eot(vocab());
+        return model.eot();
     }
 
     public boolean addsBos() {
-        return llama_vocab_get_add_bos(vocab());
+        return model.addsBos();
     }
 
     /** Whether the token ends generation (EOS, EOT, …). */
     public boolean isEndOfGeneration(int token) {
         checkToken(token);
-        return llama_vocab_is_eog(vocab(), token);
+        return model.isEndOfGeneration(token);
     }
 
     public boolean isControl(int token) {
         checkToken(token);
-        return llama_vocab_is_control(vocab(), token);
+        return model.isControl(token);
     }
 
     /** The token's text as stored in the vocabulary (SPM pieces keep their ▁). */
     public String tokenText(int token) {
         checkToken(token);
-        return llama_vocab_get_text(vocab(), token).getString(0);
+        return model.tokenText(token);
     }
 
     /**
@@ -96,47 +83,31 @@ public final class Vocabulary {
     /** As {@link #tokenize(String, boolean, boolean)}, but {@code allowUnknown} keeps unknown tokens instead of failing. */
     public int[] tokenize(String text, boolean addSpecial, boolean parseSpecial, boolean allowUnknown) {
         byte[] utf8 = strictUtf8(text);
-        MemorySegment v = vocab();
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment bytes = arena.allocate(Math.max(1, utf8.length));
-            MemorySegment.copy(utf8, 0, bytes, ValueLayout.JAVA_BYTE, 0, utf8.length);
-            int cap = utf8.length + 8;
-            MemorySegment out = arena.allocate(ValueLayout.JAVA_INT, cap);
-            Llama.clearLastError();
-            int n = lora4j_h.lora4j_tokenize(v, bytes, utf8.length, out, cap, addSpecial, parseSpecial);
-            if (n == Integer.MIN_VALUE) {
-                String reason = Llama.reason();
-                String what = text.codePointCount(0, text.length()) <= 1 ? "'" + text + "'" : describeUnknown(text);
-                throw new TokenizationException("the vocabulary (" + type() + ", " + size + " tokens) cannot encode "
-                        + what + " (llama.cpp: " + reason + ")");
-            }
-            if (n < 0) {
-                cap = -n;
-                out = arena.allocate(ValueLayout.JAVA_INT, cap);
-                n = lora4j_h.lora4j_tokenize(v, bytes, utf8.length, out, cap, addSpecial, parseSpecial);
-                if (n < 0) {
-                    throw new TokenizationException("tokenization failed: " + Llama.reason());
-                }
-            }
-            int[] tokens = out.asSlice(0, (long) n * Integer.BYTES).toArray(ValueLayout.JAVA_INT);
-            if (!allowUnknown) {
-                for (int i = 0; i < tokens.length; i++) {
-                    if (isUnknown(v, tokens[i])) {
-                        throw new TokenizationException("the vocabulary (" + type() + ", " + size + " tokens) cannot encode "
-                                + describeUnknown(text) + "; it became the unknown token " + tokens[i] + " at position " + i);
-                    }
-                }
-            }
-            return tokens;
+        int[] tokens;
+        try {
+            tokens = model.tokenize(utf8, addSpecial, parseSpecial);
+        } catch (TokenizationException e) {
+            String what = text.codePointCount(0, text.length()) <= 1 ? "'" + text + "'" : describeUnknown(text);
+            throw new TokenizationException("the vocabulary (" + type() + ", " + size + " tokens) cannot encode "
+                    + what + " (llama.cpp: " + e.getMessage() + ")");
         }
+        if (!allowUnknown) {
+            for (int i = 0; i < tokens.length; i++) {
+                if (isUnknown(tokens[i])) {
+                    throw new TokenizationException("the vocabulary (" + type() + ", " + size + " tokens) cannot encode "
+                            + describeUnknown(text) + "; it became the unknown token " + tokens[i] + " at position " + i);
+                }
+            }
+        }
+        return tokens;
     }
 
     /**
      * Whether a token llama.cpp produced is the unknown token. A vocabulary without an unknown token makes
      * llama.cpp emit -1 for what it cannot encode; llama_vocab_get_attr would throw through the FFM frame on it.
      */
-    private boolean isUnknown(MemorySegment v, int token) {
-        return token < 0 || token >= size || (llama_vocab_get_attr(v, token) & ATTR_UNKNOWN) != 0;
+    private boolean isUnknown(int token) {
+        return token < 0 || token >= size || (model.tokenAttributes(token) & ATTR_UNKNOWN) != 0;
     }
 
     /** Names the first character that, on its own, fails to tokenize or becomes the unknown token. */
@@ -148,7 +119,7 @@ public final class Vocabulary {
             try {
                 bad = false;
                 for (int tok : tokenize(s, false, false, true)) {
-                    bad |= isUnknown(vocab, tok);
+                    bad |= isUnknown(tok);
                 }
             } catch (TokenizationException e) {
                 bad = true;
@@ -177,43 +148,12 @@ public final class Vocabulary {
 
     /** The bytes one token stands for (may be part of a multi-byte character). */
     public byte[] tokenBytes(int token, boolean special) {
-        MemorySegment v = vocab();
-        try (Arena arena = Arena.ofConfined()) {
-            int cap = 64;
-            MemorySegment buf = arena.allocate(cap);
-            Llama.clearLastError();
-            int n = lora4j_h.lora4j_token_to_piece(v, token, buf, cap, 0, special);
-            if (n == Integer.MIN_VALUE) {
-                throw new TokenizationException(Llama.reason());
-            }
-            if (n < 0) {
-                cap = -n;
-                buf = arena.allocate(cap);
-                n = lora4j_h.lora4j_token_to_piece(v, token, buf, cap, 0, special);
-            }
-            return buf.asSlice(0, n).toArray(ValueLayout.JAVA_BYTE);
-        }
+        return model.tokenBytes(token, special);
     }
 
     /** Decodes tokens to text (invalid UTF-8 at the edges becomes U+FFFD). */
     public String detokenize(int[] tokens, boolean removeSpecial, boolean unparseSpecial) {
-        MemorySegment v = vocab();
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment in = arena.allocateFrom(ValueLayout.JAVA_INT, tokens);
-            int cap = tokens.length * 8 + 16;
-            MemorySegment buf = arena.allocate(cap);
-            Llama.clearLastError();
-            int n = lora4j_h.lora4j_detokenize(v, in, tokens.length, buf, cap, removeSpecial, unparseSpecial);
-            if (n == Integer.MIN_VALUE) {
-                throw new TokenizationException(Llama.reason());
-            }
-            if (n < 0) {
-                cap = -n;
-                buf = arena.allocate(cap);
-                n = lora4j_h.lora4j_detokenize(v, in, tokens.length, buf, cap, removeSpecial, unparseSpecial);
-            }
-            return new String(buf.asSlice(0, n).toArray(ValueLayout.JAVA_BYTE), StandardCharsets.UTF_8);
-        }
+        return new String(model.detokenize(tokens, removeSpecial, unparseSpecial), StandardCharsets.UTF_8);
     }
 
     private void checkToken(int token) {

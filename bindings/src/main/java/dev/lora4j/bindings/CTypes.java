@@ -29,7 +29,7 @@ public final class CTypes {
     static final class Symbols {
         private Symbols() {}
 
-        static final SymbolLookup SYMBOL_LOOKUP = dev.lora4j.internal.NativeLibraries.lookup();
+        static final SymbolLookup SYMBOL_LOOKUP = dev.lora4j.loader.NativeLibraries.lookup();
     }
 
     /** The address of {@code name} in lora4j's natives (loading them on first use). */

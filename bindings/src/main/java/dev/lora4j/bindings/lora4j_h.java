@@ -17,9 +17,9 @@ public final class lora4j_h {
         // Should not be called directly
     }
 
-    private static final int LORA4J_SHIM_VERSION = 1;
+    private static final int LORA4J_SHIM_VERSION = 2;
 
-    /** {@snippet lang=c : #define LORA4J_SHIM_VERSION 1 } */
+    /** {@snippet lang=c : #define LORA4J_SHIM_VERSION 2 } */
     public static int LORA4J_SHIM_VERSION() {
         return LORA4J_SHIM_VERSION;
     }
@@ -36,6 +36,13 @@ public final class lora4j_h {
     /** {@snippet lang=c : #define LORA4J_ERR_ARGUMENT (-101) } */
     public static int LORA4J_ERR_ARGUMENT() {
         return LORA4J_ERR_ARGUMENT;
+    }
+
+    private static final int LORA4J_ERR_LLAMA = -102;
+
+    /** {@snippet lang=c : #define LORA4J_ERR_LLAMA (-102) } */
+    public static int LORA4J_ERR_LLAMA() {
+        return LORA4J_ERR_LLAMA;
     }
 
     private static final int LORA4J_MAX_MERGE_ADAPTERS = 256;
@@ -71,6 +78,41 @@ public final class lora4j_h {
     /** {@snippet lang=c : int32_t lora4j_shim_version(void) } */
     public static int lora4j_shim_version() {
         var mh$ = lora4j_shim_version.HANDLE;
+        try {
+            return (int) mh$.invokeExact();
+        } catch (Error | RuntimeException ex) {
+            throw ex;
+        } catch (Throwable ex$) {
+            throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class lora4j_last_error_code {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(CTypes.C_INT);
+
+        public static final MemorySegment ADDR = CTypes.findOrThrow("lora4j_last_error_code");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /** Function descriptor for: {@snippet lang=c : int32_t lora4j_last_error_code(void) } */
+    public static FunctionDescriptor lora4j_last_error_code$descriptor() {
+        return lora4j_last_error_code.DESC;
+    }
+
+    /** Downcall method handle for: {@snippet lang=c : int32_t lora4j_last_error_code(void) } */
+    public static MethodHandle lora4j_last_error_code$handle() {
+        return lora4j_last_error_code.HANDLE;
+    }
+
+    /** Address for: {@snippet lang=c : int32_t lora4j_last_error_code(void) } */
+    public static MemorySegment lora4j_last_error_code$address() {
+        return lora4j_last_error_code.ADDR;
+    }
+
+    /** {@snippet lang=c : int32_t lora4j_last_error_code(void) } */
+    public static int lora4j_last_error_code() {
+        var mh$ = lora4j_last_error_code.HANDLE;
         try {
             return (int) mh$.invokeExact();
         } catch (Error | RuntimeException ex) {
@@ -255,41 +297,6 @@ public final class lora4j_h {
         }
     }
 
-    private static class lora4j_encode {
-        public static final FunctionDescriptor DESC = FunctionDescriptor.of(CTypes.C_INT, CTypes.C_POINTER, llama_batch.layout());
-
-        public static final MemorySegment ADDR = CTypes.findOrThrow("lora4j_encode");
-
-        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
-    }
-
-    /** Function descriptor for: {@snippet lang=c : int32_t lora4j_encode(struct llama_context * ctx, struct llama_batch batch) } */
-    public static FunctionDescriptor lora4j_encode$descriptor() {
-        return lora4j_encode.DESC;
-    }
-
-    /** Downcall method handle for: {@snippet lang=c : int32_t lora4j_encode(struct llama_context * ctx, struct llama_batch batch) } */
-    public static MethodHandle lora4j_encode$handle() {
-        return lora4j_encode.HANDLE;
-    }
-
-    /** Address for: {@snippet lang=c : int32_t lora4j_encode(struct llama_context * ctx, struct llama_batch batch) } */
-    public static MemorySegment lora4j_encode$address() {
-        return lora4j_encode.ADDR;
-    }
-
-    /** {@snippet lang=c : int32_t lora4j_encode(struct llama_context * ctx, struct llama_batch batch) } */
-    public static int lora4j_encode(MemorySegment ctx, MemorySegment batch) {
-        var mh$ = lora4j_encode.HANDLE;
-        try {
-            return (int) mh$.invokeExact(ctx, batch);
-        } catch (Error | RuntimeException ex) {
-            throw ex;
-        } catch (Throwable ex$) {
-            throw new AssertionError("should not reach here", ex$);
-        }
-    }
-
     private static class lora4j_tokenize {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(CTypes.C_INT, CTypes.C_POINTER, CTypes.C_POINTER, CTypes.C_INT, CTypes.C_POINTER, CTypes.C_INT, CTypes.C_BOOL, CTypes.C_BOOL);
 
@@ -438,22 +445,22 @@ public final class lora4j_h {
         public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
     }
 
-    /** Function descriptor for: {@snippet lang=c : uint32_t lora4j_model_quantize(const char * fname_inp, const char * fname_out, const struct llama_model_quantize_params * params) } */
+    /** Function descriptor for: {@snippet lang=c : int32_t lora4j_model_quantize(const char * fname_inp, const char * fname_out, const struct llama_model_quantize_params * params) } */
     public static FunctionDescriptor lora4j_model_quantize$descriptor() {
         return lora4j_model_quantize.DESC;
     }
 
-    /** Downcall method handle for: {@snippet lang=c : uint32_t lora4j_model_quantize(const char * fname_inp, const char * fname_out, const struct llama_model_quantize_params * params) } */
+    /** Downcall method handle for: {@snippet lang=c : int32_t lora4j_model_quantize(const char * fname_inp, const char * fname_out, const struct llama_model_quantize_params * params) } */
     public static MethodHandle lora4j_model_quantize$handle() {
         return lora4j_model_quantize.HANDLE;
     }
 
-    /** Address for: {@snippet lang=c : uint32_t lora4j_model_quantize(const char * fname_inp, const char * fname_out, const struct llama_model_quantize_params * params) } */
+    /** Address for: {@snippet lang=c : int32_t lora4j_model_quantize(const char * fname_inp, const char * fname_out, const struct llama_model_quantize_params * params) } */
     public static MemorySegment lora4j_model_quantize$address() {
         return lora4j_model_quantize.ADDR;
     }
 
-    /** {@snippet lang=c : uint32_t lora4j_model_quantize(const char * fname_inp, const char * fname_out, const struct llama_model_quantize_params * params) } */
+    /** {@snippet lang=c : int32_t lora4j_model_quantize(const char * fname_inp, const char * fname_out, const struct llama_model_quantize_params * params) } */
     public static int lora4j_model_quantize(MemorySegment fname_inp, MemorySegment fname_out, MemorySegment params) {
         var mh$ = lora4j_model_quantize.HANDLE;
         try {
@@ -773,41 +780,6 @@ public final class lora4j_h {
         var mh$ = lora4j_train_step.HANDLE;
         try {
             return (int) mh$.invokeExact(ctx, tokens, labels, n_tokens, train, loss, n_counted);
-        } catch (Error | RuntimeException ex) {
-            throw ex;
-        } catch (Throwable ex$) {
-            throw new AssertionError("should not reach here", ex$);
-        }
-    }
-
-    private static class lora4j_train_steps_done {
-        public static final FunctionDescriptor DESC = FunctionDescriptor.of(CTypes.C_LONG, CTypes.C_POINTER);
-
-        public static final MemorySegment ADDR = CTypes.findOrThrow("lora4j_train_steps_done");
-
-        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
-    }
-
-    /** Function descriptor for: {@snippet lang=c : int64_t lora4j_train_steps_done(struct llama_context * ctx) } */
-    public static FunctionDescriptor lora4j_train_steps_done$descriptor() {
-        return lora4j_train_steps_done.DESC;
-    }
-
-    /** Downcall method handle for: {@snippet lang=c : int64_t lora4j_train_steps_done(struct llama_context * ctx) } */
-    public static MethodHandle lora4j_train_steps_done$handle() {
-        return lora4j_train_steps_done.HANDLE;
-    }
-
-    /** Address for: {@snippet lang=c : int64_t lora4j_train_steps_done(struct llama_context * ctx) } */
-    public static MemorySegment lora4j_train_steps_done$address() {
-        return lora4j_train_steps_done.ADDR;
-    }
-
-    /** {@snippet lang=c : int64_t lora4j_train_steps_done(struct llama_context * ctx) } */
-    public static long lora4j_train_steps_done(MemorySegment ctx) {
-        var mh$ = lora4j_train_steps_done.HANDLE;
-        try {
-            return (long) mh$.invokeExact(ctx);
         } catch (Error | RuntimeException ex) {
             throw ex;
         } catch (Throwable ex$) {

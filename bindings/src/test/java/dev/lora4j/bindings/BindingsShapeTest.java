@@ -40,7 +40,7 @@ class BindingsShapeTest {
 
     @AfterAll
     static void nativesWereNotLoaded() throws Exception {
-        Field f = Class.forName("dev.lora4j.internal.NativeLibraries").getDeclaredField("lookup");
+        Field f = Class.forName("dev.lora4j.loader.NativeLibraries").getDeclaredField("lookup");
         f.setAccessible(true);
         assertNull(f.get(null), "struct/callback classes or constants loaded the natives (CTypes must not touch SymbolLookup)");
     }
@@ -163,9 +163,10 @@ class BindingsShapeTest {
         assertEquals(0x67676d6c, ggml_h.GGML_FILE_MAGIC());
         assertEquals("GGUF", gguf_h.GGUF_MAGIC().getString(0));
         assertEquals("general.alignment", gguf_h.GGUF_KEY_GENERAL_ALIGNMENT().getString(0));
-        assertEquals(1, lora4j_h.LORA4J_SHIM_VERSION());
+        assertEquals(2, lora4j_h.LORA4J_SHIM_VERSION());
         assertEquals(-100, lora4j_h.LORA4J_ERR_EXCEPTION());
         assertEquals(-101, lora4j_h.LORA4J_ERR_ARGUMENT());
+        assertEquals(-102, lora4j_h.LORA4J_ERR_LLAMA());
         assertEquals(0, ggml_h.GGML_TYPE_F32());
         assertEquals(1, ggml_h.GGML_TYPE_F16());
         assertEquals(llama_h.LLAMA_FILE_MAGIC_GGSN(), llama_h.LLAMA_SESSION_MAGIC());

@@ -1,17 +1,24 @@
 package dev.lora4j.internal;
 
-import static dev.lora4j.bindings.llama_h.*;
+import static dev.lora4j.bindings.ggml_backend_h.*;
+import static dev.lora4j.bindings.llama_h.llama_backend_init;
+import static dev.lora4j.bindings.llama_h.llama_log_set;
 
 import dev.lora4j.bindings.ggml_log_callback;
 import dev.lora4j.bindings.lora4j_h;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
- * Process-wide llama.cpp state: the one-time {@code llama_backend_init}, and llama.cpp/ggml log output routed to
+ * Process-wide llama.cpp state: the one-time {@code llama_backend_init} (and the check that the shim is the one the
+ * bindings were generated from), ggml's device registry, and llama.cpp/ggml log output routed to
  * {@link System.Logger} {@code dev.lora4j.llama} (llama.cpp INFO is logged at DEBUG: it is chatty). The last
- * error line logged on each thread is kept so that exceptions can say why llama.cpp refused something.
+ * error line logged on each thread is kept for {@link NativeErrors}, so that exceptions can say why llama.cpp
+ * refused something.
  */
 public final class Llama {
     private static final System.Logger LOG = System.getLogger("dev.lora4j.llama");
@@ -31,8 +38,9 @@ public final class Llama {
                     llama_log_set(cb, MemorySegment.NULL);
                     llama_backend_init();
                     int shim = lora4j_h.lora4j_shim_version();
-                    if (shim != 1) {
-                        throw new IllegalStateException("lora4j: native shim version " + shim + " does not match the Java code (1)");
+                    if (shim != lora4j_h.LORA4J_SHIM_VERSION()) {
+                        throw new IllegalStateException("lora4j: native shim version " + shim
+                                + " does not match the bindings' (" + lora4j_h.LORA4J_SHIM_VERSION() + ")");
                     }
                     initialized = true;
                 }
@@ -40,32 +48,40 @@ public final class Llama {
         }
     }
 
-    /** The last error-level line llama.cpp logged on this thread since {@link #clearLastError()}, or null. */
-    public static String lastLoggedError() {
+    /** The last error-level line llama.cpp logged on this thread since {@link #clearLoggedError()}, or null. */
+    static String lastLoggedError() {
         return LAST_ERROR.get();
     }
 
-    public static void clearLastError() {
+    static void clearLoggedError() {
         LAST_ERROR.remove();
-        lora4j_h.lora4j_clear_error();
     }
 
-    /** The shim's last error text on this thread ("" when none). */
-    public static String shimError() {
-        return lora4j_h.lora4j_last_error().getString(0);
+    /** One compute device of ggml's registry, its memory as of the call ({@code type}: enum ggml_backend_dev_type). */
+    public record Device(String name, String description, int type, long freeBytes, long totalBytes) {}
+
+    /** Every device of ggml's registry, in registry order. */
+    public static List<Device> devices() {
+        init();
+        long n = ggml_backend_dev_count();
+        List<Device> out = new ArrayList<>((int) n);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment free = arena.allocate(ValueLayout.JAVA_LONG);
+            MemorySegment total = arena.allocate(ValueLayout.JAVA_LONG);
+            for (int i = 0; i < n; i++) {
+                MemorySegment dev = ggml_backend_dev_get(i);
+                free.set(ValueLayout.JAVA_LONG, 0, 0);
+                total.set(ValueLayout.JAVA_LONG, 0, 0);
+                ggml_backend_dev_memory(dev, free, total);
+                out.add(new Device(string(ggml_backend_dev_name(dev)), string(ggml_backend_dev_description(dev)),
+                        ggml_backend_dev_type(dev), free.get(ValueLayout.JAVA_LONG, 0), total.get(ValueLayout.JAVA_LONG, 0)));
+            }
+        }
+        return List.copyOf(out);
     }
 
-    /** The best explanation available for a failure that just happened on this thread. */
-    public static String reason() {
-        String shim = shimError();
-        String log = lastLoggedError();
-        if (!shim.isEmpty() && log != null && !shim.contains("see the log")) {
-            return shim + " (llama.cpp: " + log + ")";
-        }
-        if (log != null) {
-            return log;
-        }
-        return shim.isEmpty() ? "no reason given by llama.cpp" : shim;
+    private static String string(MemorySegment p) {
+        return p.equals(MemorySegment.NULL) ? "" : p.reinterpret(Long.MAX_VALUE).getString(0, StandardCharsets.UTF_8);
     }
 
     private static void onLog(int level, MemorySegment text, MemorySegment userData) {

@@ -8,12 +8,10 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 import dev.lora4j.LoraAdapterInfo;
 import dev.lora4j.LoraScaling;
-import dev.lora4j.NativeException;
-import dev.lora4j.bindings.lora4j_h;
 import dev.lora4j.gguf.GgmlType;
 import dev.lora4j.gguf.GgufFile;
 import dev.lora4j.gguf.GgufTensorInfo;
-import dev.lora4j.internal.Llama;
+import dev.lora4j.internal.MergerHandle;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
@@ -49,7 +47,7 @@ final class MergeEngine implements AutoCloseable {
 
     private final Arena arena = Arena.ofShared();
     private final boolean measure;
-    private final MemorySegment merger;
+    private final MergerHandle merger;
     private final MemorySegment outBuf;
     private final MemorySegment stats;
     private boolean closed;
@@ -64,16 +62,10 @@ final class MergeEngine implements AutoCloseable {
         for (Plan p : plans) {
             maxOut = Math.max(maxOut, p.outType().byteSize(p.tensor().shape()));
         }
-        Llama.init();
         try {
             outBuf = arena.allocate(maxOut, 64);
             stats = arena.allocate(JAVA_DOUBLE, 5);
-            Llama.clearLastError();
-            MemorySegment m = lora4j_h.lora4j_lora_merger_new(threads);
-            if (m.equals(MemorySegment.NULL)) {
-                throw new NativeException("cannot create the merge backend: " + Llama.reason());
-            }
-            merger = m;
+            merger = new MergerHandle(threads);
         } catch (RuntimeException | Error e) {
             arena.close();
             throw e;
@@ -114,13 +106,9 @@ final class MergeEngine implements AutoCloseable {
                 bNe.setAtIndex(JAVA_LONG, 2L * i + 1, tb.ne(1));
                 scales.setAtIndex(JAVA_FLOAT, i, c.scale());
             }
-            Llama.clearLastError();
-            int rc = lora4j_h.lora4j_lora_merge_tensor(merger, t.type().id(), src, t.ne(0), plan.rows(), plan.outType().id(), result,
+            merger.mergeTensor(t.name(), t.type().id(), src, t.ne(0), plan.rows(), plan.outType().id(), result,
                     k, aData, aTypes, aNe, bData, bTypes, bNe, scales, cs.get(0).pair().isTokenEmbedding(),
                     measure ? stats : MemorySegment.NULL);
-            if (rc != 0) {
-                throw new NativeException("merging '" + t.name() + "' failed (" + rc + "): " + Llama.reason());
-            }
         }
         long c1 = System.nanoTime();
         final long chunk = 8L << 20;
@@ -153,7 +141,7 @@ final class MergeEngine implements AutoCloseable {
         if (PROFILE) {
             System.err.printf(java.util.Locale.ROOT, "merge: compute %.2f s, write %.2f s%n", computeNanos / 1e9, writeNanos / 1e9);
         }
-        lora4j_h.lora4j_lora_merger_free(merger);
+        merger.close();
         arena.close();
     }
 

@@ -12,8 +12,8 @@ import dev.lora4j.gguf.GgufFile;
 import dev.lora4j.gguf.GgufTensorInfo;
 import dev.lora4j.gguf.GgufValue;
 import dev.lora4j.gguf.GgufWriter;
-import dev.lora4j.internal.Internals;
 import dev.lora4j.internal.Llama;
+import dev.lora4j.internal.NativeErrors;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
@@ -105,7 +105,7 @@ public final class FullFineTuner implements AutoCloseable {
 
     /** Writes the model with its trained weights (metadata and the other tensors as in the base file), atomically. */
     public void save(Path out) {
-        MemorySegment mp = Internals.access().model(model);
+        MemorySegment mp = model.handle().pointer();
         try (GgufFile base = GgufFile.open(basePath); Arena arena = Arena.ofConfined()) {
             GgufWriter w = new GgufWriter();
             for (Map.Entry<String, GgufValue> e : base.metadata().entrySet()) {
@@ -115,7 +115,7 @@ public final class FullFineTuner implements AutoCloseable {
                 if (t.type() == GgmlType.F32 && !t.name().equals("token_embd.weight")) {
                     MemorySegment tensor = lora4j_h.lora4j_model_tensor(mp, arena.allocateFrom(t.name()));
                     if (tensor.equals(MemorySegment.NULL)) {
-                        throw new Lora4jException("the loaded model has no tensor " + t.name() + ": " + Llama.reason());
+                        throw NativeErrors.error(Lora4jException::new, "the loaded model has no tensor " + t.name());
                     }
                     long n = ggml_nbytes(tensor);
                     if (n != t.byteSize()) {

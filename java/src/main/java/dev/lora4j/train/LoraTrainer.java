@@ -19,7 +19,6 @@ import dev.lora4j.gguf.GgufTensorInfo;
 import dev.lora4j.gguf.GgufValue;
 import dev.lora4j.gguf.GgufWriter;
 import dev.lora4j.internal.Gaussian;
-import dev.lora4j.internal.Internals;
 import dev.lora4j.internal.Llama;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -97,7 +96,7 @@ public final class LoraTrainer implements AutoCloseable {
             this.session = new TrainingSession(m, config);
             // LoRA+: the trained tensor is B/ratio, applied with scale ratio
             session.context().setAdapter(adapter, config.loraPlusRatio());
-            MemorySegment ap = Internals.access().adapter(adapter);
+            MemorySegment ap = adapter.handle().pointer();
             int nPairs = lora4j_h.lora4j_adapter_n_pairs(ap);
             long params = 0;
             try (Arena tmp = Arena.ofConfined()) {

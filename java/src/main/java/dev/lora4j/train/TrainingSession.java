@@ -3,12 +3,10 @@ package dev.lora4j.train;
 import dev.lora4j.Context;
 import dev.lora4j.ContextParams;
 import dev.lora4j.Model;
-import dev.lora4j.NativeException;
 import dev.lora4j.bindings.ggml_opt_optimizer_params;
 import dev.lora4j.bindings.lora4j_h;
 import dev.lora4j.gguf.GgmlType;
-import dev.lora4j.internal.Internals;
-import dev.lora4j.internal.Llama;
+import dev.lora4j.internal.NativeErrors;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -43,18 +41,18 @@ final class TrainingSession implements AutoCloseable {
     /** Initialises ggml-opt on the context: {@code init} gets the context pointer and the optimizer parameters. */
     void init(java.util.function.BiFunction<MemorySegment, MemorySegment, Integer> init, String what) {
         withContext(ctx -> {
-            Llama.clearLastError();
+            NativeErrors.clear();
             check(init.apply(ctx, optParams), what);
             return null;
         });
     }
 
     <T> T withContext(Function<MemorySegment, T> f) {
-        MemorySegment ctx = Internals.access().enterContext(context);
+        MemorySegment ctx = context.handle().enter();
         try {
             return f.apply(ctx);
         } finally {
-            Internals.access().exitContext(context);
+            context.handle().exit();
         }
     }
 
@@ -86,7 +84,7 @@ final class TrainingSession implements AutoCloseable {
                 MemorySegment labels = tmp.allocateFrom(ValueLayout.JAVA_INT, s.labels());
                 MemorySegment loss = tmp.allocate(ValueLayout.JAVA_DOUBLE);
                 MemorySegment counted = tmp.allocate(ValueLayout.JAVA_INT);
-                Llama.clearLastError();
+                NativeErrors.clear();
                 check(lora4j_h.lora4j_train_step(ctx, tokens, labels, s.tokens().length, train, loss, counted),
                         train ? "training step" : "evaluation");
                 return new double[] {loss.get(ValueLayout.JAVA_DOUBLE, 0), counted.get(ValueLayout.JAVA_INT, 0)};
@@ -123,9 +121,7 @@ final class TrainingSession implements AutoCloseable {
     }
 
     static void check(int rc, String what) {
-        if (rc != 0) {
-            throw new NativeException(what + " failed: " + Llama.reason());
-        }
+        NativeErrors.check(rc, what);
     }
 
     /** Forgets the training state and frees the context. Idempotent. */

@@ -6,7 +6,7 @@ import com.sun.jna.NativeLibrary;
 import com.sun.jna.Pointer;
 import dev.lora4j.bindings.ggml_h;
 import dev.lora4j.bindings.lora4j_h;
-import dev.lora4j.internal.NativeLibraries;
+import dev.lora4j.loader.NativeLibraries;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;

@@ -18,7 +18,6 @@ import dev.lora4j.bindings.lora4j_h;
 import dev.lora4j.gguf.GgmlType;
 import dev.lora4j.gguf.GgufFile;
 import dev.lora4j.gguf.GgufTensorInfo;
-import dev.lora4j.internal.Internals;
 import dev.lora4j.train.DataOptions;
 import dev.lora4j.train.LossLog;
 import dev.lora4j.train.LoraConfig;
@@ -690,9 +689,9 @@ class TrainOptionsIT {
             ctx.setAdapter(a, 1f);
             MemorySegment opt = ggml_opt_optimizer_params.allocate(arena);
             ggml_opt_optimizer_params.adamw.alpha(ggml_opt_optimizer_params.adamw(opt), 1e-3f);
-            MemorySegment c = Internals.access().enterContext(ctx);
+            MemorySegment c = ctx.handle().enter();
             try {
-                assertEquals(0, lora4j_h.lora4j_train_init(c, Internals.access().adapter(a), 48, 1, 0, opt));
+                assertEquals(0, lora4j_h.lora4j_train_init(c, a.handle().pointer(), 48, 1, 0, opt));
                 MemorySegment loss = arena.allocate(ValueLayout.JAVA_DOUBLE);
                 MemorySegment n = arena.allocate(ValueLayout.JAVA_INT);
                 assertEquals(0, lora4j_h.lora4j_train_step(c, arena.allocateFrom(ValueLayout.JAVA_INT, s.tokens()),
@@ -701,7 +700,7 @@ class TrainOptionsIT {
                 counted = n.get(ValueLayout.JAVA_INT, 0);
             } finally {
                 lora4j_h.lora4j_train_free(c);
-                Internals.access().exitContext(ctx);
+                ctx.handle().exit();
             }
         }
         double independent = maskedLoss(adapter, s);

@@ -1,4 +1,4 @@
-package dev.lora4j.internal;
+package dev.lora4j.loader;
 
 import java.io.IOException;
 import java.io.InputStream;

@@ -10,6 +10,7 @@ import dev.lora4j.gguf.GgufValueType;
 import dev.lora4j.gguf.GgufWriter;
 import dev.lora4j.gguf.ProgressListener;
 import dev.lora4j.internal.Llama;
+import dev.lora4j.internal.Madvise;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -246,15 +247,8 @@ public final class LoraMerger {
     }
 
     private static void copy(java.lang.foreign.MemorySegment seg, java.nio.channels.WritableByteChannel out) throws IOException {
-        final long chunk = 8L << 20;
-        long size = seg.byteSize();
-        for (long off = 0; off < size; off += chunk) {
-            java.nio.ByteBuffer b = seg.asSlice(off, Math.min(chunk, size - off)).asByteBuffer();
-            while (b.hasRemaining()) {
-                out.write(b);
-            }
-        }
-        MergeEngine.Madvise.dontNeed(seg);
+        MergeEngine.write(seg, out);
+        Madvise.dontNeed(seg);
     }
 
     private static void requireFile(Path p, String what) {

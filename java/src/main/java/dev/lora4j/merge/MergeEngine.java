@@ -1,23 +1,15 @@
 package dev.lora4j.merge;
 
-import static java.lang.foreign.ValueLayout.ADDRESS;
-import static java.lang.foreign.ValueLayout.JAVA_DOUBLE;
-import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
-import static java.lang.foreign.ValueLayout.JAVA_INT;
-import static java.lang.foreign.ValueLayout.JAVA_LONG;
-
 import dev.lora4j.LoraAdapterInfo;
 import dev.lora4j.LoraScaling;
 import dev.lora4j.gguf.GgmlType;
 import dev.lora4j.gguf.GgufFile;
 import dev.lora4j.gguf.GgufTensorInfo;
+import dev.lora4j.internal.Madvise;
 import dev.lora4j.internal.MergerHandle;
 import java.io.IOException;
 import java.lang.foreign.Arena;
-import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
-import java.lang.invoke.MethodHandle;
 import java.nio.ByteBuffer;
 import java.nio.channels.WritableByteChannel;
 import java.util.List;
@@ -49,7 +41,6 @@ final class MergeEngine implements AutoCloseable {
     private final boolean measure;
     private final MergerHandle merger;
     private final MemorySegment outBuf;
-    private final MemorySegment stats;
     private boolean closed;
     /** Nanoseconds spent computing and writing, for -Dlora4j.merge.profile=true. */
     private long computeNanos;
@@ -64,12 +55,26 @@ final class MergeEngine implements AutoCloseable {
         }
         try {
             outBuf = arena.allocate(maxOut, 64);
-            stats = arena.allocate(JAVA_DOUBLE, 5);
             merger = new MergerHandle(threads);
         } catch (RuntimeException | Error e) {
             arena.close();
             throw e;
         }
+    }
+
+    /** Writes all of {@code seg} to {@code out}, 8 MiB at a time. */
+    static void write(MemorySegment seg, WritableByteChannel out) throws IOException {
+        final long chunk = 8L << 20;
+        for (long off = 0; off < seg.byteSize(); off += chunk) {
+            ByteBuffer b = seg.asSlice(off, Math.min(chunk, seg.byteSize() - off)).asByteBuffer();
+            while (b.hasRemaining()) {
+                out.write(b);
+            }
+        }
+    }
+
+    private static MergerHandle.Tensor tensor(GgufFile file, GgufTensorInfo t) {
+        return new MergerHandle.Tensor(file.tensorData(t.name()), t.type().id(), t.ne(0), t.ne(1));
     }
 
     /** A tensor's report line and its raw sums (for the totals). */
@@ -80,53 +85,25 @@ final class MergeEngine implements AutoCloseable {
     Result mergeAndWrite(GgufFile base, Plan plan, WritableByteChannel out) throws IOException {
         long c0 = System.nanoTime();
         GgufTensorInfo t = plan.tensor();
-        MemorySegment src = GgmlKernels.writable(base.tensorData(t.name()));
+        MemorySegment src = base.tensorData(t.name());
         MemorySegment result = outBuf.asSlice(0, plan.outType().byteSize(t.shape()));
         List<Contribution> cs = plan.contributions();
         int k = cs.size();
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment aData = a.allocate(ADDRESS, k);
-            MemorySegment bData = a.allocate(ADDRESS, k);
-            MemorySegment aTypes = a.allocate(JAVA_INT, k);
-            MemorySegment bTypes = a.allocate(JAVA_INT, k);
-            MemorySegment aNe = a.allocate(JAVA_LONG, 2L * k);
-            MemorySegment bNe = a.allocate(JAVA_LONG, 2L * k);
-            MemorySegment scales = a.allocate(JAVA_FLOAT, k);
-            for (int i = 0; i < k; i++) {
-                Contribution c = cs.get(i);
-                GgufTensorInfo ta = c.pair().a();
-                GgufTensorInfo tb = c.pair().b();
-                aData.setAtIndex(ADDRESS, i, GgmlKernels.writable(c.file().tensorData(ta.name())));
-                bData.setAtIndex(ADDRESS, i, GgmlKernels.writable(c.file().tensorData(tb.name())));
-                aTypes.setAtIndex(JAVA_INT, i, ta.type().id());
-                bTypes.setAtIndex(JAVA_INT, i, tb.type().id());
-                aNe.setAtIndex(JAVA_LONG, 2L * i, ta.ne(0));
-                aNe.setAtIndex(JAVA_LONG, 2L * i + 1, ta.ne(1));
-                bNe.setAtIndex(JAVA_LONG, 2L * i, tb.ne(0));
-                bNe.setAtIndex(JAVA_LONG, 2L * i + 1, tb.ne(1));
-                scales.setAtIndex(JAVA_FLOAT, i, c.scale());
-            }
-            merger.mergeTensor(t.name(), t.type().id(), src, t.ne(0), plan.rows(), plan.outType().id(), result,
-                    k, aData, aTypes, aNe, bData, bTypes, bNe, scales, cs.get(0).pair().isTokenEmbedding(),
-                    measure ? stats : MemorySegment.NULL);
-        }
+        List<MergerHandle.Pair> pairs = cs.stream()
+                .map(c -> new MergerHandle.Pair(tensor(c.file(), c.pair().a()), tensor(c.file(), c.pair().b()), c.scale())).toList();
+        double[] sums = merger.mergeTensor(t.name(), new MergerHandle.Tensor(src, t.type().id(), t.ne(0), plan.rows()),
+                plan.outType().id(), result, pairs, cs.get(0).pair().isTokenEmbedding(), measure);
         long c1 = System.nanoTime();
-        final long chunk = 8L << 20;
-        for (long off = 0; off < result.byteSize(); off += chunk) {
-            ByteBuffer b = result.asSlice(off, Math.min(chunk, result.byteSize() - off)).asByteBuffer();
-            while (b.hasRemaining()) {
-                out.write(b);
-            }
-        }
+        write(result, out);
         Madvise.dontNeed(src);
         computeNanos += c1 - c0;
         writeNanos += System.nanoTime() - c1;
 
-        double se = measure ? stats.getAtIndex(JAVA_DOUBLE, 0) : 0;
-        double sw = measure ? stats.getAtIndex(JAVA_DOUBLE, 1) : 0;
-        double sd = measure ? stats.getAtIndex(JAVA_DOUBLE, 2) : 0;
-        double sb = measure ? stats.getAtIndex(JAVA_DOUBLE, 3) : 0;
-        double maxe = measure ? stats.getAtIndex(JAVA_DOUBLE, 4) : Double.NaN;
+        double se = measure ? sums[0] : 0;
+        double sw = measure ? sums[1] : 0;
+        double sd = measure ? sums[2] : 0;
+        double sb = measure ? sums[3] : 0;
+        double maxe = measure ? sums[4] : Double.NaN;
         double rel = measure ? (sw > 0 ? Math.sqrt(se / sw) : 0) : Double.NaN;
         double delta = measure ? (sb > 0 ? Math.sqrt(sd / sb) : (sd > 0 ? Double.POSITIVE_INFINITY : 0)) : Double.NaN;
         return new Result(new MergeReport.TensorReport(t.name(), t.type(), plan.outType(), t.shape(), k, rel, maxe, delta), se, sw, sd, sb);
@@ -143,40 +120,5 @@ final class MergeEngine implements AutoCloseable {
         }
         merger.close();
         arena.close();
-    }
-
-    /** Drops mapped pages we are done with from this process (Linux madvise MADV_DONTNEED; the page cache keeps them). */
-    static final class Madvise {
-        private static final MethodHandle MADVISE;
-        private static final long PAGE = 4096;
-
-        static {
-            MethodHandle h = null;
-            if (System.getProperty("os.name", "").toLowerCase(java.util.Locale.ROOT).contains("linux")) {
-                Linker l = Linker.nativeLinker();
-                h = l.defaultLookup().find("madvise")
-                        .map(a -> l.downcallHandle(a, FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_INT)))
-                        .orElse(null);
-            }
-            MADVISE = h;
-        }
-
-        private Madvise() {
-        }
-
-        static void dontNeed(MemorySegment mapped) {
-            if (MADVISE == null || !mapped.isNative()) {
-                return;
-            }
-            long start = (mapped.address() + PAGE - 1) & -PAGE;
-            long end = (mapped.address() + mapped.byteSize()) & -PAGE;
-            if (end > start) {
-                try {
-                    int ignored = (int) MADVISE.invokeExact(start, end - start, 4 /* MADV_DONTNEED */);
-                } catch (Throwable ignored) {
-                    // best effort
-                }
-            }
-        }
     }
 }

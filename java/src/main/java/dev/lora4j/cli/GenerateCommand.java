@@ -7,6 +7,7 @@ import dev.lora4j.Generation;
 import dev.lora4j.Model;
 import dev.lora4j.ModelParams;
 import dev.lora4j.SamplerParams;
+import dev.lora4j.merge.MergeOptions;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -83,7 +84,7 @@ final class GenerateCommand implements Callable<Integer> {
              Context ctx = newContext(m, loaded.report())) {
             java.util.Map<dev.lora4j.LoraAdapter, Float> adapters = new java.util.LinkedHashMap<>();
             for (String spec : loras) {
-                AdapterSpec a = AdapterSpec.parse(spec);
+                MergeOptions.Adapter a = MergeOptions.Adapter.parse(spec);
                 adapters.put(dev.lora4j.LoraAdapter.load(m, a.path()), a.scale());
             }
             if (!adapters.isEmpty()) {

@@ -47,6 +47,14 @@ class CliIT {
     }
 
     @Test
+    void statsReportTheBuffersLlamaCppLogged() {
+        Path model = TestFiles.sharedModel("stories260K.gguf");
+        Run r = cli("generate", "--model", model.toString(), "--prompt", "Once", "--max-tokens", "4", "--temperature", "0", "--stats");
+        assertEquals(0, r.exit(), r.err());
+        assertTrue(r.err().lines().anyMatch(l -> l.startsWith("memory: model: CPU") && l.contains("; KV: CPU")), r.err());
+    }
+
+    @Test
     void inspectTextAndJson() {
         Path model = TestFiles.sharedModel("stories260K.gguf");
         Run text = cli("inspect", model.toString());

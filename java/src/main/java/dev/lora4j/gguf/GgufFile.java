@@ -159,32 +159,27 @@ public final class GgufFile implements AutoCloseable {
 
     /** A string value, or {@code def} if the key is absent; a value of another type is a format error. */
     public String getString(String key, String def) {
-        GgufValue v = get(key).orElse(null);
-        return v == null ? def : typed(key, () -> v.asString());
+        return valueOr(key, def, GgufValue::asString);
     }
 
     /** An integer value that fits an int, or {@code def} if absent. */
     public int getInt(String key, int def) {
-        GgufValue v = get(key).orElse(null);
-        return v == null ? def : typed(key, () -> v.asInt());
+        return valueOr(key, def, GgufValue::asInt);
     }
 
     /** An integer value (unsigned zero-extended), or {@code def} if absent. */
     public long getLong(String key, long def) {
-        GgufValue v = get(key).orElse(null);
-        return v == null ? def : typed(key, () -> v.asLong());
+        return valueOr(key, def, GgufValue::asLong);
     }
 
     /** A FLOAT32/FLOAT64 value, or {@code def} if absent. */
     public float getFloat(String key, float def) {
-        GgufValue v = get(key).orElse(null);
-        return v == null ? def : typed(key, () -> v.asFloat());
+        return valueOr(key, def, GgufValue::asFloat);
     }
 
     /** A BOOL value, or {@code def} if absent. */
     public boolean getBoolean(String key, boolean def) {
-        GgufValue v = get(key).orElse(null);
-        return v == null ? def : typed(key, () -> v.asBoolean());
+        return valueOr(key, def, GgufValue::asBoolean);
     }
 
     /** A string value; absent or another type is a {@link GgufFormatException}. */
@@ -205,6 +200,11 @@ public final class GgufFile implements AutoCloseable {
     /** A float value; absent or another type is a {@link GgufFormatException}. */
     public float requireFloat(String key) {
         return typed(key, () -> require(key).asFloat());
+    }
+
+    private <T> T valueOr(String key, T def, java.util.function.Function<GgufValue, T> as) {
+        GgufValue v = get(key).orElse(null);
+        return v == null ? def : typed(key, () -> as.apply(v));
     }
 
     private GgufValue require(String key) {

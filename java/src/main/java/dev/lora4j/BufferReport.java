@@ -5,6 +5,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.function.Consumer;
 import java.util.function.Supplier;
 import java.util.logging.Handler;
 import java.util.logging.Level;
@@ -42,24 +43,35 @@ public record BufferReport(List<Buffer> buffers) {
     /** Runs {@code action} (on this thread) and collects the buffer sizes llama.cpp logs meanwhile. */
     public static <T> Captured<T> capture(Supplier<T> action) {
         List<Buffer> found = new ArrayList<>();
+        T v = captureLog(action, line -> {
+            Matcher m = LINE.matcher(line);
+            if (m.find()) {
+                found.add(new Buffer(m.group(1), m.group(2), Double.parseDouble(m.group(3))));
+            }
+        });
+        return new Captured<>(v, new BufferReport(found));
+    }
+
+    /**
+     * Runs {@code action} (on this thread) and hands {@code lines} every llama.cpp/ggml log line that this thread
+     * logs meanwhile, of every level: ggml's debug output too, such as the scheduler's splits with
+     * {@code GGML_SCHED_DEBUG=1}. The logger {@code dev.lora4j.llama} logs every level meanwhile; handlers keep
+     * their own levels. Without {@code java.logging} (the default {@link System.Logger} backend) it only runs the
+     * action.
+     */
+    public static <T> T captureLog(Supplier<T> action, Consumer<String> lines) {
         Logger jul;
         try {
             jul = Logger.getLogger("dev.lora4j.llama");
         } catch (LinkageError e) {
-            return new Captured<>(action.get(), new BufferReport(found));
+            return action.get();
         }
         Thread me = Thread.currentThread();
         Handler h = new Handler() {
             @Override
             public void publish(LogRecord r) {
-                if (Thread.currentThread() != me || r.getMessage() == null) {
-                    return;
-                }
-                Matcher m = LINE.matcher(r.getMessage());
-                if (m.find()) {
-                    synchronized (found) {
-                        found.add(new Buffer(m.group(1), m.group(2), Double.parseDouble(m.group(3))));
-                    }
+                if (Thread.currentThread() == me && r.getMessage() != null) {
+                    lines.accept(r.getMessage());
                 }
             }
 
@@ -71,16 +83,13 @@ public record BufferReport(List<Buffer> buffers) {
         };
         h.setLevel(Level.ALL);
         Level old = jul.getLevel();
-        boolean lower = !jul.isLoggable(Level.FINE);
+        boolean lower = !jul.isLoggable(Level.ALL);
         jul.addHandler(h);
         if (lower) {
-            jul.setLevel(Level.FINE);  // llama.cpp's INFO arrives at DEBUG (FINE); parents' handlers keep their levels
+            jul.setLevel(Level.ALL);  // llama.cpp's INFO arrives at DEBUG (FINE), ggml's DEBUG at TRACE (FINER)
         }
         try {
-            T v = action.get();
-            synchronized (found) {
-                return new Captured<>(v, new BufferReport(found));
-            }
+            return action.get();
         } finally {
             jul.removeHandler(h);
             if (lower) {

@@ -36,8 +36,8 @@ final class BuildModelCommand implements Callable<Integer> {
     @Option(names = "--n-head-kv") Integer nHeadKv;
     @Option(names = "--n-ff") Integer nFf;
 
-    @Option(names = "--ctx", defaultValue = "2048", description = "Training context length (default: ${DEFAULT-VALUE}).")
-    int ctx;
+    @Option(names = "--ctx", description = "Training context length (default: ${DEFAULT-VALUE}).")
+    int ctx = LlamaModelSpec.DEFAULT_CONTEXT;
 
     @Option(names = "--type", defaultValue = "f16",
             description = "Weight type: f32, f16, bf16, q8_0, q4_0 (written directly) or any llama-quantize type such as q4_k_m (via llama_model_quantize).")
@@ -63,8 +63,8 @@ final class BuildModelCommand implements Callable<Integer> {
                 if (nEmbd == null || nLayer == null || nHead == null || nFf == null) {
                     throw new IllegalArgumentException("give --params, or all of --n-embd, --n-layer, --n-head and --n-ff");
                 }
-                spec = new LlamaModelSpec("lora4j-random", nVocab, nEmbd, nLayer, nHead, nHeadKv != null ? nHeadKv : nHead, nFf, ctx,
-                        10000f, 1e-5f, false);
+                spec = LlamaModelSpec.of(nVocab, nEmbd, nLayer, nHead, nHeadKv != null ? nHeadKv : nHead, nFf).withName("lora4j-random")
+                        .withContext(ctx);
             }
             build(spec, vf, out, type, seed, common.threads);
             System.err.printf(Locale.ROOT, "wrote %s: %,d parameters (%s), %,d bytes%n", out, spec.parameterCount(), type, Files.size(out));

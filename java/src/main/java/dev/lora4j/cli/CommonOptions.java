@@ -1,5 +1,7 @@
 package dev.lora4j.cli;
 
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
 import picocli.CommandLine.Option;
 
 /** Options every subcommand shares (a picocli mixin). */
@@ -12,5 +14,10 @@ final class CommonOptions {
 
     void apply() {
         Main.configureLogging(verbose);
+    }
+
+    /** Where a command prints its results: stdout, in UTF-8, flushed at each line. */
+    static PrintStream stdout() {
+        return new PrintStream(System.out, true, StandardCharsets.UTF_8);
     }
 }

@@ -79,7 +79,7 @@ final class DemoCommand implements Callable<Integer> {
         if ((base == null) != (data == null)) {
             throw new IllegalArgumentException("--base and --data go together");
         }
-        out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
+        out = CommonOptions.stdout();
         Path dir = keep != null ? Files.createDirectories(keep) : Files.createTempDirectory("lora4j-demo-");
         long t0 = System.nanoTime();
         try {
@@ -111,7 +111,7 @@ final class DemoCommand implements Callable<Integer> {
         Path q8 = dir.resolve("base-q8_0.gguf");
         try (Vocab v = Vocab.open(null); GgufFile vocab = GgufFile.open(v.path())) {
             int nVocab = LlamaModelBuilder.vocabSize(vocab);
-            LlamaModelSpec spec = new LlamaModelSpec("lora4j-demo", nVocab, 64, 2, 4, 2, 192, 256, 10000f, 1e-5f, false);
+            LlamaModelSpec spec = LlamaModelSpec.of(nVocab, 64, 2, 4, 2, 192).withName("lora4j-demo").withContext(256);
             out.printf(Locale.ROOT, "1. building a llama model: %,d parameters (n_embd %d, %d layers, n_ff %d, LLaMA vocabulary of %d tokens)%n",
                     spec.parameterCount(), spec.nEmbd(), spec.nLayer(), spec.nFf(), nVocab);
             LlamaModelBuilder.write(spec, vocab, f32, GgmlType.F32, 42, (d, t) -> { });

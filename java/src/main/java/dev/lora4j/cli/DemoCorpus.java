@@ -21,27 +21,30 @@ final class DemoCorpus {
 
     /** Base task: "Once upon a time, there was a little cat named Tom. Tom went to the park. ..." */
     static List<String> baseStories(int n, long seed) {
-        Random r = new Random(seed);
-        List<String> out = new ArrayList<>();
-        for (int i = 0; i < n; i++) {
-            String animal = pick(r, ANIMALS);
-            String name = pick(r, NAMES);
-            out.add("Once upon a time, there was a " + pick(r, ADJ) + " " + animal + " named " + name + ". " + name + " went to "
-                    + pick(r, PLACES) + ". There " + name + " found " + pick(r, THINGS) + ". The " + animal + " was very "
-                    + pick(r, FEELINGS) + ". The end.");
-        }
-        return out;
+        return stories(n, seed, (r, animal, name) -> "Once upon a time, there was a " + pick(r, ADJ) + " " + animal + " named " + name + ". "
+                + name + " went to " + pick(r, PLACES) + ". There " + name + " found " + pick(r, THINGS) + ". The " + animal
+                + " was very " + pick(r, FEELINGS) + ". The end.");
     }
 
     /** Shifted task: the same shape, but purple animals that fly to the moon. */
     static List<String> shiftedStories(int n, long seed) {
+        return stories(n, seed, (r, animal, name) -> "Once upon a time, there was a purple " + animal + " named " + name + ". " + name
+                + " flew to the moon. There " + name + " found a shiny star. The " + animal + " sang a song. The end.");
+    }
+
+    /** A story told of an animal and its name, drawing any other words from {@code r}. */
+    private interface Story {
+        String tell(Random r, String animal, String name);
+    }
+
+    /** {@code n} stories, each of an animal and a name drawn (in that order) from a generator seeded with {@code seed}. */
+    private static List<String> stories(int n, long seed, Story story) {
         Random r = new Random(seed);
         List<String> out = new ArrayList<>();
         for (int i = 0; i < n; i++) {
             String animal = pick(r, ANIMALS);
             String name = pick(r, NAMES);
-            out.add("Once upon a time, there was a purple " + animal + " named " + name + ". " + name + " flew to the moon. There "
-                    + name + " found a shiny star. The " + animal + " sang a song. The end.");
+            out.add(story.tell(r, animal, name));
         }
         return out;
     }

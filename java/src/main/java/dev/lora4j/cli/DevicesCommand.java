@@ -3,7 +3,6 @@ package dev.lora4j.cli;
 import dev.lora4j.BackendDevice;
 import dev.lora4j.Devices;
 import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -24,7 +23,7 @@ final class DevicesCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         common.apply();
-        PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
+        PrintStream out = CommonOptions.stdout();
         List<BackendDevice> devs = Devices.list();
         for (BackendDevice d : devs) {
             if (json) {

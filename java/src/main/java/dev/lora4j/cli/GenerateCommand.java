@@ -7,8 +7,8 @@ import dev.lora4j.Generation;
 import dev.lora4j.Model;
 import dev.lora4j.ModelParams;
 import dev.lora4j.SamplerParams;
+import dev.lora4j.merge.MergeOptions;
 import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -30,35 +30,11 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = {"-n", "--max-tokens"}, defaultValue = "128", description = "Most tokens to generate (default: ${DEFAULT-VALUE}).")
     int maxTokens;
 
-    @Option(names = "--temperature", defaultValue = "0.8", description = "0 = greedy (default: ${DEFAULT-VALUE}).")
-    float temperature;
+    @Mixin
+    SamplingOptions sampling;
 
-    @Option(names = "--top-k", defaultValue = "40", description = "0 = off (default: ${DEFAULT-VALUE}).")
-    int topK;
-
-    @Option(names = "--top-p", defaultValue = "0.95", description = "1 = off (default: ${DEFAULT-VALUE}).")
-    float topP;
-
-    @Option(names = "--min-p", defaultValue = "0.05", description = "0 = off (default: ${DEFAULT-VALUE}).")
-    float minP;
-
-    @Option(names = "--repeat-penalty", defaultValue = "1.0", description = "1 = off (default: ${DEFAULT-VALUE}).")
-    float repeatPenalty;
-
-    @Option(names = "--repeat-last-n", defaultValue = "64", description = "Tokens the penalties look at (default: ${DEFAULT-VALUE}).")
-    int repeatLastN;
-
-    @Option(names = "--frequency-penalty", defaultValue = "0", description = "0 = off.")
-    float frequencyPenalty;
-
-    @Option(names = "--presence-penalty", defaultValue = "0", description = "0 = off.")
-    float presencePenalty;
-
-    @Option(names = {"-s", "--seed"}, defaultValue = "0", description = "Sampling seed (default: ${DEFAULT-VALUE}).")
-    long seed;
-
-    @Option(names = {"-c", "--ctx-size"}, defaultValue = "0", description = "Context size (0 = the model's).")
-    int ctxSize;
+    @Option(names = {"-c", "--ctx-size"}, description = "Context size (0 = the model's).")
+    int ctxSize = ContextParams.defaults().contextSize();
 
     @Mixin
     GpuOptions gpu;
@@ -75,15 +51,15 @@ final class GenerateCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         common.apply();
-        SamplerParams sp = new SamplerParams(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed);
-        PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
+        SamplerParams sp = sampling.params();
+        PrintStream out = CommonOptions.stdout();
         ModelParams mp = gpu.apply(ModelParams.defaults().withAnyArchitecture(anyArchitecture), System.err);
         BufferReport.Captured<Model> loaded = BufferReport.capture(() -> Model.load(model, mp));
         try (Model m = loaded.value();
              Context ctx = newContext(m, loaded.report())) {
             java.util.Map<dev.lora4j.LoraAdapter, Float> adapters = new java.util.LinkedHashMap<>();
             for (String spec : loras) {
-                AdapterSpec a = AdapterSpec.parse(spec);
+                MergeOptions.Adapter a = MergeOptions.Adapter.parse(spec);
                 adapters.put(dev.lora4j.LoraAdapter.load(m, a.path()), a.scale());
             }
             if (!adapters.isEmpty()) {

@@ -8,9 +8,9 @@ import picocli.CommandLine.Option;
 
 /** GPU offload options (a picocli mixin of generate and train). */
 final class GpuOptions {
-    @Option(names = {"-ngl", "--gpu-layers"}, defaultValue = "0",
+    @Option(names = {"-ngl", "--gpu-layers"},
             description = "Layers to offload to the GPU (-1 = all; default: ${DEFAULT-VALUE}). A CPU-only build ignores it and says so.")
-    int gpuLayers;
+    int gpuLayers = ModelParams.defaults().gpuLayers();
 
     @Option(names = "--device", defaultValue = "-1", paramLabel = "N",
             description = "Put the whole model on GPU N (see 'lora4j devices'); default: llama.cpp's split over all GPUs.")

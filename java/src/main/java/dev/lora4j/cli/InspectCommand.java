@@ -8,7 +8,6 @@ import dev.lora4j.gguf.GgufFile;
 import dev.lora4j.gguf.GgufTensorInfo;
 import dev.lora4j.gguf.GgufValue;
 import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Map;
@@ -38,7 +37,7 @@ final class InspectCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         common.apply();
-        PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
+        PrintStream out = CommonOptions.stdout();
         try (GgufFile f = GgufFile.open(file)) {
             if (json) {
                 out.println(new GsonBuilder().setPrettyPrinting().disableHtmlEscaping().serializeSpecialFloatingPointValues().create().toJson(toJson(f)));

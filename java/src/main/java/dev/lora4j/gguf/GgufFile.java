@@ -159,32 +159,27 @@ public final class GgufFile implements AutoCloseable {
 
     /** A string value, or {@code def} if the key is absent; a value of another type is a format error. */
     public String getString(String key, String def) {
-        GgufValue v = get(key).orElse(null);
-        return v == null ? def : typed(key, () -> v.asString());
+        return valueOr(key, def, GgufValue::asString);
     }
 
     /** An integer value that fits an int, or {@code def} if absent. */
     public int getInt(String key, int def) {
-        GgufValue v = get(key).orElse(null);
-        return v == null ? def : typed(key, () -> v.asInt());
+        return valueOr(key, def, GgufValue::asInt);
     }
 
     /** An integer value (unsigned zero-extended), or {@code def} if absent. */
     public long getLong(String key, long def) {
-        GgufValue v = get(key).orElse(null);
-        return v == null ? def : typed(key, () -> v.asLong());
+        return valueOr(key, def, GgufValue::asLong);
     }
 
     /** A FLOAT32/FLOAT64 value, or {@code def} if absent. */
     public float getFloat(String key, float def) {
-        GgufValue v = get(key).orElse(null);
-        return v == null ? def : typed(key, () -> v.asFloat());
+        return valueOr(key, def, GgufValue::asFloat);
     }
 
     /** A BOOL value, or {@code def} if absent. */
     public boolean getBoolean(String key, boolean def) {
-        GgufValue v = get(key).orElse(null);
-        return v == null ? def : typed(key, () -> v.asBoolean());
+        return valueOr(key, def, GgufValue::asBoolean);
     }
 
     /** A string value; absent or another type is a {@link GgufFormatException}. */
@@ -205,6 +200,11 @@ public final class GgufFile implements AutoCloseable {
     /** A float value; absent or another type is a {@link GgufFormatException}. */
     public float requireFloat(String key) {
         return typed(key, () -> require(key).asFloat());
+    }
+
+    private <T> T valueOr(String key, T def, java.util.function.Function<GgufValue, T> as) {
+        GgufValue v = get(key).orElse(null);
+        return v == null ? def : typed(key, () -> as.apply(v));
     }
 
     private GgufValue require(String key) {
@@ -356,6 +356,17 @@ public final class GgufFile implements AutoCloseable {
             return v;
         }
 
+        /** The type id of {@code what} (a u32), looked up in {@code byId}; an id it does not know is a format error. */
+        <T> T typeOf(String what, java.util.function.LongFunction<T> byId, String kind) {
+            long at = pos;
+            int id = u32("the type of " + what);
+            T type = byId.apply(Integer.toUnsignedLong(id));
+            if (type == null) {
+                throw fail(at, what + " has unknown " + kind + " " + Integer.toUnsignedString(id));
+            }
+            return type;
+        }
+
         void parse() {
             // magic
             if (size < 4) {
@@ -401,12 +412,7 @@ public final class GgufFile implements AutoCloseable {
                 if (metadata.containsKey(key)) {
                     throw fail(kvAt, "duplicate metadata key '" + key + "'");
                 }
-                long typeAt = pos;
-                int typeId = u32("the type of key '" + key + "'");
-                GgufValueType type = GgufValueType.byIdOrNull(Integer.toUnsignedLong(typeId));
-                if (type == null) {
-                    throw fail(typeAt, "key '" + key + "' has unknown value type " + Integer.toUnsignedString(typeId));
-                }
+                GgufValueType type = typeOf("key '" + key + "'", GgufValueType::byIdOrNull, "value type");
                 GgufValue value = readValue(type, 0, "key '" + key + "'");
                 metadata.put(key, value);
                 keyOffsets.put(key, kvAt);
@@ -460,12 +466,7 @@ public final class GgufFile implements AutoCloseable {
                         throw fail(dAt, "tensor '" + name + "' has more than 2^63 elements");
                     }
                 }
-                long typeAt = pos;
-                int typeId = u32("the type of tensor '" + name + "'");
-                GgmlType type = GgmlType.byIdOrNull(Integer.toUnsignedLong(typeId));
-                if (type == null) {
-                    throw fail(typeAt, "tensor '" + name + "' has unknown ggml type " + Integer.toUnsignedString(typeId));
-                }
+                GgmlType type = typeOf("tensor '" + name + "'", GgmlType::byIdOrNull, "ggml type");
                 if (ne[0] % type.blockSize() != 0) {
                     throw fail(dimsAt, "tensor '" + name + "' of type " + type + " has rows of " + ne[0]
                             + " elements, not a multiple of the block size " + type.blockSize());

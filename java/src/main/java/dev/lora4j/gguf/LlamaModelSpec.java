@@ -19,6 +19,8 @@ import java.util.Objects;
  */
 public record LlamaModelSpec(String name, int nVocab, int nEmbd, int nLayer, int nHead, int nHeadKv, int nFf,
                              int nCtxTrain, float ropeFreqBase, float rmsNormEps, boolean tiedEmbeddings) {
+    /** The training context of {@link #of} and {@link #ofParameters}. */
+    public static final int DEFAULT_CONTEXT = 2048;
 
     public LlamaModelSpec {
         Objects.requireNonNull(name, "name");
@@ -97,9 +99,9 @@ public record LlamaModelSpec(String name, int nVocab, int nEmbd, int nLayer, int
         return new LlamaModelSpec(name, nVocab, nEmbd, nLayer, nHead, nHeadKv, nFf, nCtxTrain, ropeFreqBase, rmsNormEps, tied);
     }
 
-    /** A small spec with the usual defaults (context 2048, RoPE base 10000, eps 1e-5, untied). */
+    /** A small spec with the usual defaults (context {@value #DEFAULT_CONTEXT}, RoPE base 10000, eps 1e-5, untied). */
     public static LlamaModelSpec of(int nVocab, int nEmbd, int nLayer, int nHead, int nHeadKv, int nFf) {
-        return new LlamaModelSpec("lora4j-random-llama", nVocab, nEmbd, nLayer, nHead, nHeadKv, nFf, 2048, 10000f, 1e-5f, false);
+        return new LlamaModelSpec("lora4j-random-llama", nVocab, nEmbd, nLayer, nHead, nHeadKv, nFf, DEFAULT_CONTEXT, 10000f, 1e-5f, false);
     }
 
     // width, heads, kv heads, ff width, typical depth

@@ -33,8 +33,10 @@ public record MergeOptions(List<Adapter> adapters, OutputType outputType, int th
         }
 
         /**
-         * Parses {@code FILE} or {@code FILE:SCALE} (the part after the last ':' is a scale when it parses as a
-         * number; otherwise the whole text is the file name).
+         * Parses {@code FILE} or {@code FILE:SCALE}, as the CLI's {@code --lora} takes adapters (generate and merge):
+         * the part after the last ':' is a scale when it parses as a number; otherwise the whole text is the file
+         * name. A scale that is not finite ({@code NaN}, {@code Infinity}, {@code 1e40}) is an
+         * {@link IllegalArgumentException}.
          */
         public static Adapter parse(String spec) {
             int colon = spec.lastIndexOf(':');

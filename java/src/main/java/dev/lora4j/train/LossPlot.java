@@ -21,6 +21,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.Objects;
+import java.util.function.Consumer;
 import javax.imageio.ImageIO;
 
 /**
@@ -58,17 +59,7 @@ public final class LossPlot {
         Objects.requireNonNull(png, "png");
         BufferedImage image = render(rows, title);
         try {
-            Path dir = png.toAbsolutePath().getParent();
-            Files.createDirectories(dir);
-            Path tmp = Files.createTempFile(dir, png.getFileName().toString(), ".tmp");
-            try {
-                if (!ImageIO.write(image, "png", tmp.toFile())) {
-                    throw new IllegalStateException("this JDK has no PNG writer");
-                }
-                LossLog.move(tmp, png);
-            } finally {
-                Files.deleteIfExists(tmp);
-            }
+            writePng(image, png);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write the loss plot " + png + ": " + e.getMessage(), e);
         }
@@ -77,19 +68,42 @@ public final class LossPlot {
     /** The chart as an image (what {@link #write} writes). */
     public static BufferedImage render(List<LossLog.Row> rows, String title) {
         Objects.requireNonNull(rows, "rows");
-        BufferedImage image = new BufferedImage(WIDTH, HEIGHT, BufferedImage.TYPE_INT_RGB);
+        return canvas(WIDTH, HEIGHT, g -> new Chart(rows, title == null ? "" : title).draw(g));
+    }
+
+    /**
+     * A white {@code width}×{@code height} image, antialiased (shapes and text), that {@code painter} draws on with
+     * headless Java2D: the canvas of this chart, and of the benchmarks' charts.
+     */
+    public static BufferedImage canvas(int width, int height, Consumer<Graphics2D> painter) {
+        BufferedImage image = new BufferedImage(width, height, BufferedImage.TYPE_INT_RGB);
         Graphics2D g = image.createGraphics();
         try {
             g.setColor(Color.WHITE);
-            g.fillRect(0, 0, WIDTH, HEIGHT);
+            g.fillRect(0, 0, width, height);
             g.setRenderingHint(RenderingHints.KEY_ANTIALIASING, RenderingHints.VALUE_ANTIALIAS_ON);
             g.setRenderingHint(RenderingHints.KEY_STROKE_CONTROL, RenderingHints.VALUE_STROKE_PURE);
             g.setRenderingHint(RenderingHints.KEY_TEXT_ANTIALIASING, RenderingHints.VALUE_TEXT_ANTIALIAS_ON);
-            new Chart(rows, title == null ? "" : title).draw(g);
+            painter.accept(g);
         } finally {
             g.dispose();
         }
         return image;
+    }
+
+    /** Writes {@code image} as a PNG atomically: a temporary file beside it renamed over the target (parent folders are created). */
+    public static void writePng(BufferedImage image, Path png) throws IOException {
+        Path dir = png.toAbsolutePath().getParent();
+        Files.createDirectories(dir);
+        Path tmp = Files.createTempFile(dir, png.getFileName().toString(), ".tmp");
+        try {
+            if (!ImageIO.write(image, "png", tmp.toFile())) {
+                throw new IllegalStateException("this JDK has no PNG writer");
+            }
+            LossLog.move(tmp, png);
+        } finally {
+            Files.deleteIfExists(tmp);
+        }
     }
 
     private static final class Chart {
@@ -404,8 +418,8 @@ public final class LossPlot {
         return 8;
     }
 
-    /** 1, 2, 2.5 or 5 × 10^k, about range / maxTicks. */
-    static double niceStep(double range, int maxTicks) {
+    /** A tick step of 1, 2, 2.5 or 5 × 10^k, about {@code range / maxTicks}. */
+    public static double niceStep(double range, int maxTicks) {
         double raw = range / maxTicks;
         double mag = Math.pow(10, Math.floor(Math.log10(raw)));
         double f = raw / mag;

@@ -2,12 +2,12 @@ package dev.lora4j.bench;
 
 import dev.lora4j.gguf.GgufFile;
 import dev.lora4j.gguf.GgufTensorInfo;
+import dev.lora4j.train.LossPlot;
 import java.awt.BasicStroke;
 import java.awt.Color;
 import java.awt.Font;
 import java.awt.FontMetrics;
 import java.awt.Graphics2D;
-import java.awt.RenderingHints;
 import java.awt.geom.AffineTransform;
 import java.awt.geom.Line2D;
 import java.awt.geom.Rectangle2D;
@@ -17,7 +17,6 @@ import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.LinkedHashMap;
@@ -26,7 +25,6 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.regex.Pattern;
-import javax.imageio.ImageIO;
 import org.openjdk.jmh.results.BenchmarkResult;
 import org.openjdk.jmh.results.IterationResult;
 import org.openjdk.jmh.results.RunResult;
@@ -199,7 +197,7 @@ public final class AdapterStudy {
         Files.writeString(out.resolve("results.md"), md, StandardCharsets.UTF_8);
         System.out.println(md);
         List<String> chartModels = models.stream().map(AdapterStudy::name).toList();
-        writePng(render(stats, chartModels, variants, rank, targets), out.resolve("adapter-study.png"));
+        LossPlot.writePng(render(stats, chartModels, variants, rank, targets), out.resolve("adapter-study.png"));
     }
 
     private static void usage() {
@@ -439,12 +437,6 @@ public final class AdapterStudy {
 
     // ---- the chart: overhead vs base, tg and pp panels, grouped bars per model ----
 
-    static {
-        if (System.getProperty("java.awt.headless") == null) {
-            System.setProperty("java.awt.headless", "true");
-        }
-    }
-
     static final int WIDTH = 1200;
     static final int HEIGHT = 560;
     private static final Color GRID = new Color(232, 232, 232);
@@ -455,14 +447,7 @@ public final class AdapterStudy {
 
     static BufferedImage render(Map<Key, ListStatistics> stats, List<String> models, List<String> variants, int rank, String targets) {
         List<String> bars = variants.stream().filter(v -> !v.equals("base")).toList();
-        BufferedImage img = new BufferedImage(WIDTH, HEIGHT, BufferedImage.TYPE_INT_RGB);
-        Graphics2D g = img.createGraphics();
-        try {
-            g.setColor(Color.WHITE);
-            g.fillRect(0, 0, WIDTH, HEIGHT);
-            g.setRenderingHint(RenderingHints.KEY_ANTIALIASING, RenderingHints.VALUE_ANTIALIAS_ON);
-            g.setRenderingHint(RenderingHints.KEY_STROKE_CONTROL, RenderingHints.VALUE_STROKE_PURE);
-            g.setRenderingHint(RenderingHints.KEY_TEXT_ANTIALIASING, RenderingHints.VALUE_TEXT_ANTIALIAS_ON);
+        return LossPlot.canvas(WIDTH, HEIGHT, g -> {
             int panelW = (WIDTH - 40) / 2;
             String[] benches = {TG, PP};
             String[] titles = {"token generation (per token)", "prompt processing (128 tokens)"};
@@ -487,7 +472,7 @@ public final class AdapterStudy {
             if (hi - lo < 1) {
                 hi = lo + 1;
             }
-            double step = niceStep(hi - lo, 8);
+            double step = LossPlot.niceStep(hi - lo, 8);
             double y0 = Math.floor(lo / step) * step;
             double y1 = Math.ceil(hi / step) * step;
             for (int p = 0; p < 2; p++) {
@@ -505,10 +490,7 @@ public final class AdapterStudy {
             } catch (RuntimeException | Error e) { // no fonts: keep the bars
                 System.err.println("chart drawn without text: " + e);
             }
-        } finally {
-            g.dispose();
-        }
-        return img;
+        });
     }
 
     private static void panel(Graphics2D g, Rectangle2D.Double area, String title, List<String> models, List<String> bars, Stat[][] s,
@@ -608,14 +590,6 @@ public final class AdapterStudy {
             case "merged_keep" -> "merged, base type";
             default -> variant;
         };
-    }
-
-    static double niceStep(double range, int maxTicks) {
-        double raw = range / maxTicks;
-        double mag = Math.pow(10, Math.floor(Math.log10(raw)));
-        double f = raw / mag;
-        double nice = f <= 1 ? 1 : f <= 2 ? 2 : f <= 2.5 ? 2.5 : f <= 5 ? 5 : 10;
-        return nice * mag;
     }
 
     /**
@@ -750,13 +724,5 @@ public final class AdapterStudy {
             java.util.Arrays.sort(boot);
             return String.format(Locale.ROOT, "%+.1f %% [%+.1f, %+.1f]", 100 * (med - 1), 100 * (boot[50] - 1), 100 * (boot[1949] - 1));
         }
-    }
-
-    static void writePng(BufferedImage img, Path png) throws IOException {
-        Path tmp = png.resolveSibling(png.getFileName() + ".tmp");
-        if (!ImageIO.write(img, "png", tmp.toFile())) {
-            throw new IllegalStateException("no PNG writer");
-        }
-        Files.move(tmp, png, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
     }
 }

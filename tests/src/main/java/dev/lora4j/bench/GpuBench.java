@@ -103,7 +103,8 @@ public final class GpuBench {
         TrainConfig cfg = TrainConfig.builder().contextLength(ctxLen).maxSteps(steps).learningRate(1e-4f).gpuLayers(ngl).build();
         LoraConfig lora = LoraConfig.defaults().withR(r).withAlpha(2f * r).withTargetModules(List.of("all-linear"));
         boolean debug = System.getenv("GGML_SCHED_DEBUG") != null && !System.getenv("GGML_SCHED_DEBUG").equals("0");
-        Map.Entry<TrainResult, List<String>> run = GpuSupport.captureLog(() -> {
+        List<String> log = new ArrayList<>();
+        TrainResult res = BufferReport.captureLog(() -> {
             try (LoraTrainer t = LoraTrainer.create(path, lora, cfg)) {
                 return t.train(samples, List.of(), new TrainListener() {
                     @Override
@@ -117,10 +118,9 @@ public final class GpuBench {
                     }
                 });
             }
-        });
-        TrainResult res = run.getKey();
+        }, log::add);
         double tokS = res.steps() > 1 ? (res.tokens() - warm[0]) / (res.seconds() - warm[1]) : res.tokensPerSecond();
-        String splits = debug ? GpuSupport.SplitReport.of(run.getValue()).toString().replace("\"", "'") : "set GGML_SCHED_DEBUG=1";
+        String splits = debug ? GpuSupport.SplitReport.of(log).toString().replace("\"", "'") : "set GGML_SCHED_DEBUG=1";
         return String.format(Locale.ROOT, "{\"bench\":\"train\",\"model\":\"%s\",\"gpu_layers\":%d,\"ctx\":%d,\"r\":%d,\"steps\":%d,"
                 + "\"tok_s_after_step1\":%.1f,\"tok_s_all\":%.1f,\"peak_gpu_used_mib\":%.1f,\"first_loss\":%.4f,\"last_loss\":%.4f,"
                 + "\"out_prod_f32_only\":%s,\"splits\":\"%s\"}", path.getFileName(), ngl, ctxLen, r, res.steps(), tokS, res.tokensPerSecond(),

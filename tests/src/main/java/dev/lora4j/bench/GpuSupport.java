@@ -6,20 +6,17 @@ import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeSet;
-import java.util.function.Supplier;
-import java.util.logging.Handler;
-import java.util.logging.Level;
-import java.util.logging.LogRecord;
-import java.util.logging.Logger;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
-/** Helpers of the GPU checks (GpuIT) and benchmarks (GpuBench): llama.cpp log capture and the scheduler's splits. */
+/**
+ * Helpers of the GPU checks (GpuIT) and benchmarks (GpuBench): setenv, and the scheduler's splits in a log that
+ * {@link dev.lora4j.BufferReport#captureLog} captured.
+ */
 public final class GpuSupport {
     private GpuSupport() {}
 
@@ -38,38 +35,6 @@ public final class GpuSupport {
             }
         } catch (Throwable t) {
             throw new IllegalStateException("setenv " + name, t);
-        }
-    }
-
-    /** Runs {@code action} and returns its value with every llama.cpp/ggml log line (all levels) logged meanwhile. */
-    public static <T> Map.Entry<T, List<String>> captureLog(Supplier<T> action) {
-        List<String> lines = java.util.Collections.synchronizedList(new ArrayList<>());
-        Logger jul = Logger.getLogger("dev.lora4j.llama");
-        Handler h = new Handler() {
-            @Override
-            public void publish(LogRecord r) {
-                lines.add(r.getMessage());
-            }
-
-            @Override
-            public void flush() {}
-
-            @Override
-            public void close() {}
-        };
-        h.setLevel(Level.ALL);
-        Level old = jul.getLevel();
-        boolean parents = jul.getUseParentHandlers();
-        jul.addHandler(h);
-        jul.setLevel(Level.ALL);
-        jul.setUseParentHandlers(false);  // the scheduler's debug output is long: keep it off the console
-        try {
-            T v = action.get();
-            return Map.entry(v, new ArrayList<>(lines));
-        } finally {
-            jul.removeHandler(h);
-            jul.setLevel(old);
-            jul.setUseParentHandlers(parents);
         }
     }
 

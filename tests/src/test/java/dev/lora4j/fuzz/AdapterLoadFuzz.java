@@ -21,7 +21,7 @@ public final class AdapterLoadFuzz {
     public static void fuzzerInitialize() {
         base = Model.load(Path.of(System.getProperty("lora4j.fuzz.base")));
         context = base.newContext(ContextParams.defaults().withContextSize(32).withBatchSize(32).withThreads(1));
-        seeds = FuzzInputs.seeds(FuzzInputs.files(FuzzInputs.dir("lora4j.fuzz.adapters"), ".gguf"));
+        seeds = FuzzInputs.seeds("lora4j.fuzz.adapters");
         file = FuzzInputs.scratch("adapter.gguf");
     }
 
@@ -31,8 +31,7 @@ public final class AdapterLoadFuzz {
 
     public static void fuzzerTestOneInput(byte[] input) {
         Choices d = new Choices(input);
-        FuzzInputs.Seed seed = seeds.get(d.consumeInt(0, seeds.size() - 1));
-        FuzzInputs.write(file, FuzzInputs.mutate(d, seed));
+        FuzzInputs.write(file, FuzzInputs.mutate(d, d.pickValue(seeds)));
         float scale = d.pickValue(new float[] {1f, 0f, -1f, 0.5f, 1e30f, Float.NaN, Float.POSITIVE_INFINITY, d.consumeFloat()});
         try (LoraAdapter a = LoraAdapter.load(base, file)) {
             FuzzInputs.count("loaded");

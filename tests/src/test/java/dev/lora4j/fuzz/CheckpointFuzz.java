@@ -23,7 +23,7 @@ public final class CheckpointFuzz {
 
     public static void fuzzerInitialize() {
         base = Path.of(System.getProperty("lora4j.fuzz.base"));
-        seeds = FuzzInputs.seeds(FuzzInputs.files(FuzzInputs.dir("lora4j.fuzz.checkpoints"), ".gguf"));
+        seeds = FuzzInputs.seeds("lora4j.fuzz.checkpoints");
         file = FuzzInputs.scratch("checkpoint.gguf");
         int[] tokens = new int[16];
         int[] labels = new int[16];
@@ -40,7 +40,7 @@ public final class CheckpointFuzz {
 
     public static void fuzzerTestOneInput(byte[] input) {
         Choices d = new Choices(input);
-        FuzzInputs.write(file, FuzzInputs.mutate(d, seeds.get(d.consumeInt(0, seeds.size() - 1))));
+        FuzzInputs.write(file, FuzzInputs.mutate(d, d.pickValue(seeds)));
         try (LoraTrainer t = LoraTrainer.resume(file, base, CONFIG)) {
             FuzzInputs.count("resumed");
             t.train(samples, List.of(), null);

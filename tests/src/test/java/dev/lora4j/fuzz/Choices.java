@@ -2,6 +2,7 @@ package dev.lora4j.fuzz;
 
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
+import java.util.List;
 import java.util.SplittableRandom;
 
 /**
@@ -65,6 +66,10 @@ final class Choices {
 
     <T> T pickValue(T[] values) {
         return values[consumeInt(0, values.length - 1)];
+    }
+
+    <T> T pickValue(List<T> values) {
+        return values.get(consumeInt(0, values.size() - 1));
     }
 
     long pickValue(long[] values) {

@@ -54,9 +54,10 @@ final class FuzzInputs {
         }
     }
 
-    static List<Seed> seeds(List<Path> paths) {
+    /** The seed GGUFs in the folder that a system property names. */
+    static List<Seed> seeds(String dirProperty) {
         List<Seed> l = new ArrayList<>();
-        for (Path p : paths) {
+        for (Path p : files(dir(dirProperty), ".gguf")) {
             l.add(seed(p));
         }
         return l;

@@ -26,7 +26,7 @@ public final class MergeFuzz {
 
     public static void fuzzerInitialize() {
         base = FuzzInputs.seed(Path.of(System.getProperty("lora4j.fuzz.base")));
-        adapters = FuzzInputs.seeds(FuzzInputs.files(FuzzInputs.dir("lora4j.fuzz.adapters"), ".gguf"));
+        adapters = FuzzInputs.seeds("lora4j.fuzz.adapters");
         baseFile = FuzzInputs.scratch("merge-base.gguf");
         out = FuzzInputs.scratch("merged.gguf");
     }
@@ -41,7 +41,7 @@ public final class MergeFuzz {
         FuzzInputs.write(baseFile, d.consumeInt(0, 7) == 0 ? FuzzInputs.mutate(d, base) : base.bytes());
         List<MergeOptions.Adapter> list = new ArrayList<>();
         for (int i = d.consumeInt(1, 2); i > 0; i--) {
-            FuzzInputs.Seed a = adapters.get(d.consumeInt(0, adapters.size() - 1));
+            FuzzInputs.Seed a = d.pickValue(adapters);
             Path p = FuzzInputs.write(FuzzInputs.scratch("merge-adapter-" + i + ".gguf"), FuzzInputs.mutate(d, a));
             float scale = d.pickValue(new float[] {1f, -1f, 0f, 2.5f, 1e30f, d.consumeFloat()});
             if (!Float.isFinite(scale)) {

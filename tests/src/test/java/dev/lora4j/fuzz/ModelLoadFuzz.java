@@ -18,7 +18,7 @@ public final class ModelLoadFuzz {
     private static Path file;
 
     public static void fuzzerInitialize() {
-        seeds = FuzzInputs.seeds(FuzzInputs.files(FuzzInputs.dir("lora4j.fuzz.models"), ".gguf"));
+        seeds = FuzzInputs.seeds("lora4j.fuzz.models");
         file = FuzzInputs.scratch("model.gguf");
     }
 
@@ -28,8 +28,7 @@ public final class ModelLoadFuzz {
 
     public static void fuzzerTestOneInput(byte[] input) {
         Choices d = new Choices(input);
-        FuzzInputs.Seed seed = seeds.get(d.consumeInt(0, seeds.size() - 1));
-        FuzzInputs.write(file, FuzzInputs.mutate(d, seed));
+        FuzzInputs.write(file, FuzzInputs.mutate(d, d.pickValue(seeds)));
         ModelParams params = ModelParams.defaults().withMmap(d.consumeBoolean()).withVocabOnly(d.consumeInt(0, 7) == 7);
         try (Model m = Model.load(file, params)) {
             FuzzInputs.count("loaded");

@@ -269,11 +269,11 @@ class AdapterIT {
     @Test
     void cliGenerateWithAdapters() {
         Path a = writeAdapter(base(), "a.gguf", List.of("q", "v"), 4, 8f, 1, GgmlType.F32);
-        CliIT.Run plain = CliIT.cli("generate", "-m", base().toString(), "-p", PROMPT, "-n", "16", "--temperature", "0");
-        CliIT.Run off = CliIT.cli("generate", "-m", base().toString(), "-p", PROMPT, "-n", "16", "--temperature", "0", "--lora", a + ":0");
-        CliIT.Run on = CliIT.cli("generate", "-m", base().toString(), "-p", PROMPT, "-n", "16", "--temperature", "0", "--lora", a + ":2.5");
-        assertEquals(0, on.exit(), on.err());
-        assertEquals(plain.out(), off.out());
-        assertFalse(plain.out().equals(on.out()), "a strong random adapter changes the text");
+        TestFiles.Result plain = TestFiles.cliInProcess("generate", "-m", base().toString(), "-p", PROMPT, "-n", "16", "--temperature", "0");
+        TestFiles.Result off = TestFiles.cliInProcess("generate", "-m", base().toString(), "-p", PROMPT, "-n", "16", "--temperature", "0", "--lora", a + ":0");
+        TestFiles.Result on = TestFiles.cliInProcess("generate", "-m", base().toString(), "-p", PROMPT, "-n", "16", "--temperature", "0", "--lora", a + ":2.5");
+        assertEquals(0, on.exit(), on.stderr());
+        assertEquals(plain.stdout(), off.stdout());
+        assertFalse(plain.stdout().equals(on.stdout()), "a strong random adapter changes the text");
     }
 }

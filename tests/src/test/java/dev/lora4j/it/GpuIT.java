@@ -32,7 +32,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 import java.util.Random;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -232,22 +231,23 @@ class GpuIT {
         GpuSupport.setenv("GGML_SCHED_DEBUG", "1");
         TrainConfig cfg = TrainConfig.builder().contextLength(ctx).maxSteps(3).learningRate(1e-3f).gpuLayers(-1).threads(4).build();
         LoraConfig lora = LoraConfig.defaults().withR(8).withAlpha(16).withTargetModules(List.of("all-linear"));
-        Map.Entry<TrainResult, List<String>> run;
+        List<String> log = new ArrayList<>();
+        TrainResult result;
         try {
-            run = GpuSupport.captureLog(() -> {
+            result = BufferReport.captureLog(() -> {
                 try (LoraTrainer t = LoraTrainer.create(base, lora, cfg)) {
                     return t.train(samples, List.of(), new TrainListener() {});
                 }
-            });
+            }, log::add);
         } finally {
             GpuSupport.setenv("GGML_SCHED_DEBUG", "0");
         }
-        GpuSupport.SplitReport rep = GpuSupport.SplitReport.of(run.getValue());
-        System.out.println("GpuIT: training " + run.getKey());
+        GpuSupport.SplitReport rep = GpuSupport.SplitReport.of(log);
+        System.out.println("GpuIT: training " + result);
         System.out.println("GpuIT: training scheduler: " + rep);
         assertTrue(rep.graphs() > 0, "GGML_SCHED_DEBUG printed no split (is the log captured?)");
         assertTrue(rep.weightCopies().isEmpty(), "weights copied between backends during training: " + rep.weightCopies());
-        assertTrue(Double.isFinite(run.getKey().lastTrainLoss()), "finite loss: " + run.getKey());
+        assertTrue(Double.isFinite(result.lastTrainLoss()), "finite loss: " + result);
     }
 
     // ------------------------------------------------------------------------------------------ helpers

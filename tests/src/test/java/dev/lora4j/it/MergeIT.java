@@ -16,7 +16,6 @@ import dev.lora4j.LoraAdapter;
 import dev.lora4j.LoraScaling;
 import dev.lora4j.Model;
 import dev.lora4j.SamplerParams;
-import dev.lora4j.cli.Main;
 import dev.lora4j.gguf.GgmlQuant;
 import dev.lora4j.gguf.GgmlType;
 import dev.lora4j.gguf.GgufFile;
@@ -30,9 +29,7 @@ import dev.lora4j.merge.LoraMerger;
 import dev.lora4j.merge.MergeOptions;
 import dev.lora4j.merge.MergeReport;
 import dev.lora4j.merge.OutputType;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -637,31 +634,14 @@ class MergeIT {
 
     /** Runs the CLI in this JVM; returns stdout, fails on a non-zero exit. */
     static String runCli(String... args) {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
-        int rc = withStdio(out, err, () -> Main.run(args));
-        assertEquals(0, rc, err.toString(StandardCharsets.UTF_8));
-        return out.toString(StandardCharsets.UTF_8);
+        TestFiles.Result r = TestFiles.cliInProcess((Object[]) args);
+        assertEquals(0, r.exit(), r.stderr());
+        return r.stdout();
     }
 
     static String runCliExpectingFailure(int expected, String... args) {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
-        int rc = withStdio(out, err, () -> Main.run(args));
-        assertEquals(expected, rc, out.toString(StandardCharsets.UTF_8) + err.toString(StandardCharsets.UTF_8));
-        return err.toString(StandardCharsets.UTF_8);
-    }
-
-    private static synchronized int withStdio(ByteArrayOutputStream out, ByteArrayOutputStream err, java.util.function.IntSupplier body) {
-        PrintStream o = System.out;
-        PrintStream e = System.err;
-        try {
-            System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-            return body.getAsInt();
-        } finally {
-            System.setOut(o);
-            System.setErr(e);
-        }
+        TestFiles.Result r = TestFiles.cliInProcess((Object[]) args);
+        assertEquals(expected, r.exit(), r.stdout() + r.stderr());
+        return r.stderr();
     }
 }

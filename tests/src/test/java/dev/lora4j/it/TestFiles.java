@@ -1,8 +1,10 @@
 package dev.lora4j.it;
 
-
+import dev.lora4j.cli.Main;
 import dev.lora4j.testsupport.Requires;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.PrintStream;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -85,6 +87,26 @@ final class TestFiles {
     }
 
     record Result(int exit, String stdout, String stderr) {}
+
+    /**
+     * Runs the CLI in this JVM ({@code Main.run}) with its stdout and stderr captured: one run at a time, since
+     * {@code System.out} and {@code System.err} are the JVM's.
+     */
+    static synchronized Result cliInProcess(Object... args) {
+        PrintStream oldOut = System.out;
+        PrintStream oldErr = System.err;
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        try {
+            System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
+            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+            int exit = Main.run(cmd(args).toArray(String[]::new));
+            return new Result(exit, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+        } finally {
+            System.setOut(oldOut);
+            System.setErr(oldErr);
+        }
+    }
 
     static Result run(List<String> command, long timeoutSeconds) {
         try {

@@ -66,12 +66,10 @@ class TrainKillIT {
 
         Random rnd = new Random(Long.getLong("lora4j.kill.seed", 7));
         int noCheckpoint = 0, resumed = 0, finishedFirst = 0, completeAdapters = 0, tempFiles = 0;
-        Path out = Files.createDirectory(tmp.resolve("trial")).resolve("adapter.gguf");
-        Path dir = tmp.resolve("trial").resolve("run");
         Path log = tmp.resolve("run.log");
         for (int trial = 0; trial < trials; trial++) {
-            deleteTree(dir);
-            Files.deleteIfExists(out);
+            Path out = Files.createDirectory(tmp.resolve("trial-" + trial)).resolve("adapter.gguf");
+            Path dir = out.resolveSibling("run");
             long delayMs = (long) (rnd.nextDouble() * seconds * 1000 * 1.1);
             Process p = start(train(out, dir, false), log);
             if (p.waitFor(delayMs, TimeUnit.MILLISECONDS)) {
@@ -144,17 +142,6 @@ class TrainKillIT {
         assertEquals(Files.size(ref), Files.size(adapter), at + ": a partial adapter");
         try (GgufFile g = GgufFile.open(adapter); GgufFile r = GgufFile.open(ref)) {
             assertEquals(r.tensors().size(), g.tensors().size(), at);
-        }
-    }
-
-    private static void deleteTree(Path dir) throws IOException {
-        if (!Files.exists(dir)) {
-            return;
-        }
-        try (Stream<Path> s = Files.walk(dir)) {
-            for (Path p : s.sorted(java.util.Comparator.reverseOrder()).toList()) {
-                Files.delete(p);
-            }
         }
     }
 }

@@ -668,9 +668,10 @@ public final class LoraTrainer implements AutoCloseable {
                 if (!CKPT_TYPE.equals(f.getString("general.type", ""))) {
                     throw new Lora4jException(path + " is not a lora4j checkpoint (general.type is '" + f.getString("general.type", "") + "')");
                 }
-                LoraConfig lc = new LoraConfig(f.requireInt("lora4j.lora.r"), f.requireFloat("lora4j.lora.alpha"),
-                        f.get("lora4j.lora.target_modules").orElseThrow().asStringList(), f.getBoolean("lora4j.lora.use_rslora", false),
-                        LoraConfig.Init.valueOf(f.requireString("lora4j.lora.init")), f.requireLong("lora4j.lora.seed"));
+                LoraConfig lc = LoraConfig.defaults().withR(f.requireInt("lora4j.lora.r")).withAlpha(f.requireFloat("lora4j.lora.alpha"))
+                        .withTargetModules(f.get("lora4j.lora.target_modules").orElseThrow().asStringList())
+                        .withRsLora(f.getBoolean("lora4j.lora.use_rslora", false))
+                        .withInit(LoraConfig.Init.valueOf(f.requireString("lora4j.lora.init"))).withSeed(f.requireLong("lora4j.lora.seed"));
                 Checkpoint c = new Checkpoint(path, lc, f.requireLong("lora4j.steps"), f.requireInt("lora4j.epoch"),
                         Math.toIntExact(f.requireLong("lora4j.sample_in_epoch")), f.requireLong("lora4j.tokens"),
                         f.requireInt("lora4j.train.context_length"), f.requireInt("lora4j.train.samples_per_step"),

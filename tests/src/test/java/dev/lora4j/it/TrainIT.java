@@ -115,7 +115,7 @@ class TrainIT {
             sample = sampleFrom(m, story(), 48);
         }
         TrainConfig cfg = TrainConfig.builder().contextLength(48).optimizer(TrainConfig.Optimizer.SGD).learningRate(1f).threads(2).build();
-        LoraConfig lora = new LoraConfig(r, 4f, List.of("all-linear"), false, LoraConfig.Init.KAIMING, 1);
+        LoraConfig lora = LoraConfig.defaults().withR(r).withAlpha(4f).withTargetModules(List.of("all-linear")).withSeed(1);
         try (LoraTrainer t = LoraTrainer.createFrom(base, init, lora, cfg)) {
             java.util.Map<String, float[]> a0 = t.loraA();
             java.util.Map<String, float[]> b0 = t.loraB();
@@ -280,9 +280,9 @@ class TrainIT {
         assertThrows(IllegalArgumentException.class, () -> TrainConfig.builder().learningRate(Float.NaN).build());
         assertThrows(IllegalArgumentException.class, () -> TrainConfig.builder().contextLength(4).build());
         assertThrows(IllegalArgumentException.class, () -> TrainConfig.builder().checkpointSteps(10).build());
-        assertThrows(IllegalArgumentException.class, () -> new LoraConfig(0, 16, List.of("q"), false, LoraConfig.Init.KAIMING, 1));
-        assertThrows(IllegalArgumentException.class, () -> new LoraConfig(8, 16, List.of("nope"), false, LoraConfig.Init.KAIMING, 1));
-        assertThrows(IllegalArgumentException.class, () -> new LoraConfig(8, 16, List.of("q"), false, LoraConfig.Init.PISSA, 1));
+        assertThrows(IllegalArgumentException.class, () -> LoraConfig.defaults().withR(0));
+        assertThrows(IllegalArgumentException.class, () -> LoraConfig.defaults().withTargetModules(List.of("nope")));
+        assertThrows(IllegalArgumentException.class, () -> LoraConfig.defaults().withInit(LoraConfig.Init.PISSA));
         Path base = TestFiles.sharedModel("stories260K.gguf");
         try (LoraTrainer t = LoraTrainer.create(base, LoraConfig.defaults(), TrainConfig.builder().contextLength(16).threads(1).build())) {
             assertThrows(IllegalArgumentException.class, () -> t.loss(new TrainingSample(new int[8], new int[8], 0)), "wrong length");

@@ -267,7 +267,7 @@ class TrainOptionsIT {
         TrainingSample probe = sample(200, 32);
         double trainerLoss;
         TrainConfig cfg = TrainConfig.builder().contextLength(32).learningRate(2e-2f).threads(2).build();
-        try (LoraTrainer t = LoraTrainer.create(base, new LoraConfig(r, alpha, List.of("q", "v"), true, LoraConfig.Init.KAIMING, 5), cfg)) {
+        try (LoraTrainer t = LoraTrainer.create(base, LoraConfig.defaults().withR(r).withAlpha(alpha).withRsLora(true).withSeed(5), cfg)) {
             for (int i = 0; i < 3; i++) {
                 t.trainOn(sample(i * 32, 32));
             }
@@ -328,7 +328,7 @@ class TrainOptionsIT {
     @Test
     void loraPlusMovesBRatioTimesFaster() {
         float ratio = 4;
-        LoraConfig lora = new LoraConfig(4, 8f, List.of("q", "v"), false, LoraConfig.Init.KAIMING, 2);
+        LoraConfig lora = LoraConfig.defaults().withR(4).withAlpha(8f).withSeed(2);
         TrainingSample s = sample(0, 32);
         TrainingSample probe = sample(100, 32);
         for (TrainConfig.Optimizer opt : TrainConfig.Optimizer.values()) {
@@ -429,7 +429,7 @@ class TrainOptionsIT {
     void initLoraWeights() {
         int r = 4;
         for (LoraConfig.Init init : List.of(LoraConfig.Init.GAUSSIAN, LoraConfig.Init.KAIMING)) {
-            LoraConfig lora = new LoraConfig(r, 8f, List.of("all-linear"), false, init, 9);
+            LoraConfig lora = LoraConfig.defaults().withR(r).withAlpha(8f).withTargetModules(List.of("all-linear")).withInit(init).withSeed(9);
             try (LoraTrainer t = LoraTrainer.create(base, lora, TrainConfig.builder().contextLength(32).threads(2).build())) {
                 t.loraB().forEach((k, v) -> assertEquals(0.0, maxAbs(v), k + ": B starts at zero"));
                 List<float[]> as = new ArrayList<>(t.loraA().values());
@@ -456,7 +456,7 @@ class TrainOptionsIT {
     void cliInitLoraWeightsGaussian() {
         Path g = cliTrain("cli-gaussian", "--init-lora-weights", "gaussian");
         Map<String, float[]> api;
-        try (LoraTrainer t = LoraTrainer.create(base, new LoraConfig(4, 8f, List.of("q", "v"), false, LoraConfig.Init.GAUSSIAN, 1),
+        try (LoraTrainer t = LoraTrainer.create(base, LoraConfig.defaults().withR(4).withAlpha(8f).withInit(LoraConfig.Init.GAUSSIAN).withSeed(1),
                 TrainConfig.builder().contextLength(32).threads(2).build())) {
             api = t.loraA();
         }
@@ -544,7 +544,7 @@ class TrainOptionsIT {
     @Test
     void accumulationAndBatchSizeStepOnTheMeanGradient() {
         Path init = randomAdapter(List.of("all-linear"), 4, 8f, 3);
-        LoraConfig lora = new LoraConfig(4, 8f, List.of("all-linear"), false, LoraConfig.Init.KAIMING, 1);
+        LoraConfig lora = LoraConfig.defaults().withR(4).withAlpha(8f).withTargetModules(List.of("all-linear")).withSeed(1);
         TrainConfig sgd = TrainConfig.builder().contextLength(32).optimizer(TrainConfig.Optimizer.SGD).learningRate(0.5f).threads(2).build();
         TrainingSample s1 = sample(0, 32);
         TrainingSample s2 = sample(40, 32);
@@ -654,7 +654,7 @@ class TrainOptionsIT {
         }
         TrainConfig cfg = TrainConfig.builder().contextLength(32).optimizer(TrainConfig.Optimizer.SGD).learningRate(0.5f).maxSteps(1)
                 .seed(1).threads(2).build();
-        try (LoraTrainer t = LoraTrainer.create(base, new LoraConfig(4, 8f, List.of("q", "v"), false, LoraConfig.Init.KAIMING, 1), cfg)) {
+        try (LoraTrainer t = LoraTrainer.create(base, LoraConfig.defaults().withR(4).withAlpha(8f).withSeed(1), cfg)) {
             t.train(data, null);
             t.saveAdapter(api, GgmlType.F32);
         }
@@ -713,7 +713,7 @@ class TrainOptionsIT {
         }
         unmasked /= s.tokens().length - 1;
         double viaTrainer;
-        try (LoraTrainer t = LoraTrainer.createFrom(base, adapter, new LoraConfig(4, 8f, List.of("q", "v"), false, LoraConfig.Init.KAIMING, 1),
+        try (LoraTrainer t = LoraTrainer.createFrom(base, adapter, LoraConfig.defaults().withR(4).withAlpha(8f).withSeed(1),
                 TrainConfig.builder().contextLength(48).threads(2).build())) {
             viaTrainer = t.loss(s);
         }
@@ -755,7 +755,7 @@ class TrainOptionsIT {
         TrainConfig cfg = TrainConfig.builder().contextLength(48).optimizer(TrainConfig.Optimizer.SGD).learningRate(1f).threads(2).build();
         List<String> failures = new ArrayList<>();
         double worst = 0;
-        try (LoraTrainer t = LoraTrainer.createFrom(base, init, new LoraConfig(4, 8f, List.of("all-linear"), false, LoraConfig.Init.KAIMING, 1), cfg)) {
+        try (LoraTrainer t = LoraTrainer.createFrom(base, init, LoraConfig.defaults().withR(4).withAlpha(8f).withTargetModules(List.of("all-linear")).withSeed(1), cfg)) {
             Map<String, float[]> a0 = t.loraA();
             Map<String, float[]> b0 = t.loraB();
             t.trainOn(s);

@@ -26,6 +26,7 @@ import dev.lora4j.train.LoraTrainer;
 import dev.lora4j.train.TrainConfig;
 import dev.lora4j.train.TrainResult;
 import dev.lora4j.train.TrainingData;
+import dev.lora4j.train.TrainerTestAccess;
 import dev.lora4j.train.TrainingSample;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -224,7 +225,7 @@ class TrainOptionsIT {
         TrainConfig cfg = TrainConfig.builder().contextLength(64).learningRate(5e-3f).threads(2).build();
         try (LoraTrainer t = LoraTrainer.create(base, LoraConfig.defaults().withTargetModules(List.of("all-linear")), cfg)) {
             for (int step = 0; step < 30; step++) {
-                t.trainOn(sample((step % 12) * 64, 64));
+                TrainerTestAccess.trainOn(t, sample((step % 12) * 64, 64));
             }
             t.saveAdapter(adapter, GgmlType.F32);
         }
@@ -269,9 +270,9 @@ class TrainOptionsIT {
         TrainConfig cfg = TrainConfig.builder().contextLength(32).learningRate(2e-2f).threads(2).build();
         try (LoraTrainer t = LoraTrainer.create(base, LoraConfig.defaults().withR(r).withAlpha(alpha).withRsLora(true).withSeed(5), cfg)) {
             for (int i = 0; i < 3; i++) {
-                t.trainOn(sample(i * 32, 32));
+                TrainerTestAccess.trainOn(t, sample(i * 32, 32));
             }
-            trainerLoss = t.loss(probe);
+            trainerLoss = TrainerTestAccess.loss(t, probe);
             t.saveAdapter(out, GgmlType.F32);
         }
         assertEquals(alpha * (float) Math.sqrt(r), fileAlpha(out), "adapter.lora.alpha = alpha·√r, so that llama.cpp's alpha/r is alpha/√r");
@@ -341,15 +342,15 @@ class TrainOptionsIT {
             TrainConfig cfg = TrainConfig.builder().contextLength(32).optimizer(opt).learningRate(lr).threads(2).build();
             try (LoraTrainer t = LoraTrainer.create(base, lora, cfg)) {
                 a0 = t.loraA();
-                t.trainOn(s);
+                TrainerTestAccess.trainOn(t, s);
                 b1 = t.loraB();
                 t.loraA().forEach((k, v) -> assertArrayEquals(a0.get(k), v, "B = 0: A has no gradient"));
             }
             try (LoraTrainer t = LoraTrainer.create(base, lora, cfg.toBuilder().loraPlusRatio(ratio).build())) {
-                t.trainOn(s);
+                TrainerTestAccess.trainOn(t, s);
                 bRatio = t.loraB();
                 t.loraA().forEach((k, v) -> assertArrayEquals(a0.get(k), v, "A is the same as without LoRA+"));
-                trainerLoss = t.loss(probe);
+                trainerLoss = TrainerTestAccess.loss(t, probe);
                 t.saveAdapter(saved, GgmlType.F32);
             }
             double expected = opt == TrainConfig.Optimizer.SGD ? ratio * ratio : ratio;
@@ -558,11 +559,11 @@ class TrainOptionsIT {
         try (LoraTrainer t = LoraTrainer.createFrom(base, init, lora, sgd)) {
             a0 = t.loraA();
             b0 = t.loraB();
-            t.trainOn(s1);
+            TrainerTestAccess.trainOn(t, s1);
             a1 = t.loraA();
             b1 = t.loraB();
             t.setWeights(a0, b0);
-            t.trainOn(s2);
+            TrainerTestAccess.trainOn(t, s2);
             a2 = t.loraA();
             b2 = t.loraB();
         }
@@ -715,7 +716,7 @@ class TrainOptionsIT {
         double viaTrainer;
         try (LoraTrainer t = LoraTrainer.createFrom(base, adapter, LoraConfig.defaults().withR(4).withAlpha(8f).withSeed(1),
                 TrainConfig.builder().contextLength(48).threads(2).build())) {
-            viaTrainer = t.loss(s);
+            viaTrainer = TrainerTestAccess.loss(t, s);
         }
         System.out.printf(Locale.ROOT, "TrainOptionsIT: masked loss: %d of 48 labels unmasked (Java), native n_counted %d; loss native %.6f,"
                 + " trainer %.6f, from inference logits %.6f (all positions: %.6f)%n", javaCount, counted, nativeLoss, viaTrainer, independent, unmasked);
@@ -758,7 +759,7 @@ class TrainOptionsIT {
         try (LoraTrainer t = LoraTrainer.createFrom(base, init, LoraConfig.defaults().withR(4).withAlpha(8f).withTargetModules(List.of("all-linear")).withSeed(1), cfg)) {
             Map<String, float[]> a0 = t.loraA();
             Map<String, float[]> b0 = t.loraB();
-            t.trainOn(s);
+            TrainerTestAccess.trainOn(t, s);
             Map<String, float[]> a1 = t.loraA();
             Map<String, float[]> b1 = t.loraB();
             t.setWeights(a0, b0);

@@ -31,18 +31,38 @@ import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.IDefaultValueProvider;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.ArgSpec;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParseResult;
 import picocli.CommandLine.Spec;
 
 /** {@code lora4j train}: LoRA fine-tuning of a (quantised) GGUF base with ggml-opt, PEFT's option names. */
-@Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
+@Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false, defaultValueProvider = TrainCommand.ApiDefaults.class,
         description = {"Train a LoRA adapter on a frozen GGUF base (Q8_0, Q4_0, Q4_K, F16, F32) with ggml-opt.",
                 "Writes the adapter (GGUF, loadable by llama.cpp), and in --output-dir the loss CSV, a PNG plot and checkpoints.",
                 "Ctrl-C writes a checkpoint first; --resume continues from the newest one."})
 final class TrainCommand implements Callable<Integer> {
+    // the options' defaults are the API's: each option's field starts with the value of the configuration it sets
+    // (help shows it as ${DEFAULT-VALUE}); a defaultValue is only for what the API leaves to the caller
+    private static final TrainConfig TRAIN = TrainConfig.defaults();
+    private static final LoraConfig LORA = LoraConfig.defaults();
+    private static final DataOptions DATA = DataOptions.defaults();
+
+    /** Shows a list default as the command line takes it ({@code q,v}) and a whole float without ".0". */
+    static final class ApiDefaults implements IDefaultValueProvider {
+        @Override
+        public String defaultValue(ArgSpec arg) {
+            return switch (arg.initialValue()) {
+                case List<?> list -> String.join(",", list.stream().map(String::valueOf).toList());
+                case Float f -> number(f);
+                case null, default -> null;
+            };
+        }
+    }
+
     @Spec
     CommandSpec spec;
 
@@ -58,8 +78,8 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--data", required = true, description = "Training data: .txt, or JSONL (text field, prompt/completion, or chat messages).")
     Path data;
 
-    @Option(names = "--format", defaultValue = "auto", description = "auto, text, jsonl_text, prompt_completion or chat (default: ${DEFAULT-VALUE}).")
-    String format;
+    @Option(names = "--format", description = "auto, text, jsonl_text, prompt_completion or chat (default: ${DEFAULT-VALUE}).")
+    String format = lower(DATA.format());
 
     @Option(names = "--field", description = "JSONL field holding the text (e.g. quote).")
     String field;
@@ -76,60 +96,60 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--validation-split", defaultValue = "0.1", description = "Share of documents held out (default: ${DEFAULT-VALUE}).")
     double validationSplit;
 
-    @Option(names = "--target-modules", split = ",", defaultValue = "q,v", description = "q,k,v,o,gate,up,down or all-linear (default: ${DEFAULT-VALUE}).")
-    List<String> targetModules;
+    @Option(names = "--target-modules", split = ",", description = "q,k,v,o,gate,up,down or all-linear (default: ${DEFAULT-VALUE}).")
+    List<String> targetModules = new ArrayList<>(LORA.targetModules());
 
-    @Option(names = {"-r", "--r"}, defaultValue = "8", description = "LoRA rank (default: ${DEFAULT-VALUE}).")
-    int r;
+    @Option(names = {"-r", "--r"}, description = "LoRA rank (default: ${DEFAULT-VALUE}).")
+    int r = LORA.r();
 
-    @Option(names = "--lora-alpha", defaultValue = "16", description = "LoRA alpha (default: ${DEFAULT-VALUE}).")
-    float alpha;
+    @Option(names = "--lora-alpha", description = "LoRA alpha (default: ${DEFAULT-VALUE}).")
+    float alpha = LORA.alpha();
 
     @Option(names = "--use-rslora", description = "Scale by alpha/sqrt(r) instead of alpha/r.")
-    boolean rsLora;
+    boolean rsLora = LORA.useRsLora();
 
-    @Option(names = "--init-lora-weights", defaultValue = "kaiming", description = "kaiming or gaussian (default: ${DEFAULT-VALUE}).")
-    String init;
+    @Option(names = "--init-lora-weights", description = "kaiming or gaussian (default: ${DEFAULT-VALUE}).")
+    String init = lower(LORA.init());
 
-    @Option(names = {"--learning-rate", "--lr"}, defaultValue = "1e-3", description = "Peak learning rate (default: ${DEFAULT-VALUE}).")
-    float learningRate;
+    @Option(names = {"--learning-rate", "--lr"}, description = "Peak learning rate (default: ${DEFAULT-VALUE}).")
+    float learningRate = TRAIN.learningRate();
 
-    @Option(names = "--lr-scheduler-type", defaultValue = "constant", description = "constant, cosine or linear (default: ${DEFAULT-VALUE}).")
-    String schedule;
+    @Option(names = "--lr-scheduler-type", description = "constant, cosine or linear (default: ${DEFAULT-VALUE}).")
+    String schedule = lower(TRAIN.schedule());
 
-    @Option(names = "--warmup-steps", defaultValue = "0") int warmupSteps;
+    @Option(names = "--warmup-steps") int warmupSteps = TRAIN.warmupSteps();
 
-    @Option(names = {"--epochs", "--num-train-epochs"}, defaultValue = "1") int epochs;
+    @Option(names = {"--epochs", "--num-train-epochs"}) int epochs = TRAIN.epochs();
 
-    @Option(names = "--max-steps", defaultValue = "0", description = "Stop after this many optimizer steps (0 = no limit).")
-    int maxSteps;
+    @Option(names = "--max-steps", description = "Stop after this many optimizer steps (0 = no limit).")
+    int maxSteps = TRAIN.maxSteps();
 
-    @Option(names = {"--max-seq-length", "--ctx"}, defaultValue = "128", description = "Tokens per sample (default: ${DEFAULT-VALUE}).")
-    int contextLength;
+    @Option(names = {"--max-seq-length", "--ctx"}, description = "Tokens per sample (default: ${DEFAULT-VALUE}).")
+    int contextLength = TRAIN.contextLength();
 
     @Option(names = "--no-packing", description = "One document per sample (padded), instead of packing documents together.")
-    boolean noPacking;
+    boolean noPacking = !DATA.packing();
 
-    @Option(names = {"--per-device-train-batch-size", "--batch-size"}, defaultValue = "1") int batchSize;
+    @Option(names = {"--per-device-train-batch-size", "--batch-size"}) int batchSize = TRAIN.batchSize();
 
-    @Option(names = "--gradient-accumulation-steps", defaultValue = "1") int gradientAccumulation;
+    @Option(names = "--gradient-accumulation-steps") int gradientAccumulation = TRAIN.gradientAccumulation();
 
-    @Option(names = "--optim", defaultValue = "adamw", description = "adamw or sgd (ggml-opt's; default: ${DEFAULT-VALUE}).")
-    String optimizer;
+    @Option(names = "--optim", description = "adamw or sgd (ggml-opt's; default: ${DEFAULT-VALUE}).")
+    String optimizer = lower(TRAIN.optimizer());
 
-    @Option(names = "--weight-decay", defaultValue = "0") float weightDecay;
+    @Option(names = "--weight-decay") float weightDecay = TRAIN.weightDecay();
 
-    @Option(names = "--loraplus-lr-ratio", defaultValue = "1", description = "LoRA+: learning rate of B / of A (default: ${DEFAULT-VALUE} = off).")
-    float loraPlusRatio;
+    @Option(names = "--loraplus-lr-ratio", description = "LoRA+: learning rate of B / of A (default: ${DEFAULT-VALUE} = off).")
+    float loraPlusRatio = TRAIN.loraPlusRatio();
 
-    @Option(names = "--eval-steps", defaultValue = "0", description = "Evaluate every N steps (0 = each epoch).")
-    int evalSteps;
+    @Option(names = "--eval-steps", description = "Evaluate every N steps (0 = each epoch).")
+    int evalSteps = TRAIN.evalSteps();
 
-    @Option(names = "--early-stopping-patience", defaultValue = "0", description = "Evaluations without improvement before stopping (0 = off).")
-    int patience;
+    @Option(names = "--early-stopping-patience", description = "Evaluations without improvement before stopping (0 = off).")
+    int patience = TRAIN.earlyStoppingPatience();
 
-    @Option(names = "--save-steps", defaultValue = "0", description = "Checkpoint every N steps (0 = only at the end or on Ctrl-C).")
-    int saveSteps;
+    @Option(names = "--save-steps", description = "Checkpoint every N steps (0 = only at the end or on Ctrl-C).")
+    int saveSteps = TRAIN.checkpointSteps();
 
     @Option(names = "--output-dir", description = "Checkpoints, loss.csv and loss.png (default: <out>.train/).")
     Path outputDir;
@@ -144,7 +164,7 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--out-type", defaultValue = "f32", description = "f32, f16 or bf16 (default: ${DEFAULT-VALUE}).")
     String outType;
 
-    @Option(names = "--seed", defaultValue = "42") long seed;
+    @Option(names = "--seed") long seed = TRAIN.seed();
 
     @Override
     public Integer call() throws IOException, InterruptedException {
@@ -152,7 +172,7 @@ final class TrainCommand implements Callable<Integer> {
         PrintStream stdout = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         Path dir = outputDir != null ? outputDir : out.resolveSibling(out.getFileName() + ".train");
         Files.createDirectories(dir);
-        TrainConfig cfg = TrainConfig.builder().learningRate(learningRate).warmupSteps(warmupSteps)
+        TrainConfig cfg = TRAIN.toBuilder().learningRate(learningRate).warmupSteps(warmupSteps)
                 .schedule(TrainConfig.Schedule.valueOf(schedule.toUpperCase(Locale.ROOT))).epochs(epochs).maxSteps(maxSteps)
                 .contextLength(contextLength).batchSize(batchSize).gradientAccumulation(gradientAccumulation)
                 .optimizer(TrainConfig.Optimizer.valueOf(optimizer.toUpperCase(Locale.ROOT))).weightDecay(weightDecay)
@@ -162,7 +182,8 @@ final class TrainCommand implements Callable<Integer> {
         if (gpuIgnored != null) {
             System.err.println("lora4j: " + gpuIgnored);
         }
-        LoraConfig lora = new LoraConfig(r, alpha, targetModules, rsLora, LoraConfig.Init.valueOf(init.toUpperCase(Locale.ROOT)), seed);
+        LoraConfig.Init loraInit = LoraConfig.Init.valueOf(init.toUpperCase(Locale.ROOT));
+        LoraConfig lora = LORA.withR(r).withAlpha(alpha).withTargetModules(targetModules).withRsLora(rsLora).withInit(loraInit).withSeed(seed);
         GgmlType type = switch (outType.toLowerCase(Locale.ROOT)) {
             case "f32" -> GgmlType.F32;
             case "f16" -> GgmlType.F16;
@@ -178,7 +199,7 @@ final class TrainCommand implements Callable<Integer> {
 
         TrainingData td;
         try (Model vocab = Model.load(base, ModelParams.defaults().withVocabOnly(true))) {
-            DataOptions o = DataOptions.defaults().withFormat(DataFormat.valueOf(format.toUpperCase(Locale.ROOT))).withField(field)
+            DataOptions o = DATA.withFormat(DataFormat.valueOf(format.toUpperCase(Locale.ROOT))).withField(field)
                     .withTemplate(template).withChatTemplate(chatTemplate).withContextLength(contextLength).withPacking(!noPacking)
                     .withValidationFraction(validationData != null ? 0 : validationSplit).withValidationFile(validationData).withSeed(seed);
             td = TrainingData.load(data, o, vocab);
@@ -248,6 +269,10 @@ final class TrainCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--resume: the checkpoint " + ckpt.getFileName() + " was trained with other LoRA settings: "
                     + String.join(", ", diffs) + "; leave these options out to continue with the checkpoint's");
         }
+    }
+
+    private static String lower(Enum<?> e) {
+        return e.name().toLowerCase(Locale.ROOT);
     }
 
     private static String number(float v) {

@@ -17,11 +17,9 @@ import dev.lora4j.internal.NativeErrors;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.Collections;
 import java.util.List;
 import java.util.Map;
-import java.util.Random;
+import java.util.function.ObjLongConsumer;
 
 /**
  * Full fine-tuning of an F32 model's own weights with ggml-opt — every F32 weight except {@code token_embd}
@@ -57,42 +55,26 @@ public final class FullFineTuner implements AutoCloseable {
         }
     }
 
-    /** Trains over the samples for the configured epochs / max steps; {@code onStep} gets (step, loss). */
-    public double train(List<TrainingSample> samples, java.util.function.ObjLongConsumer<Double> onStep) {
-        long total = (long) Math.ceil((double) samples.size() / config.samplesPerStep()) * config.epochs();
-        if (config.maxSteps() > 0) {
-            total = Math.min(total, config.maxSteps());
-        }
-        double last = Double.NaN;
-        double sum = 0;
-        long counted = 0;
-        int inStep = 0;
-        for (int epoch = 0; epoch < config.epochs(); epoch++) {
-            List<TrainingSample> order = new ArrayList<>(samples);
-            Collections.shuffle(order, new Random(config.seed() * 31 + epoch));
-            for (TrainingSample s : order) {
-                if (config.maxSteps() > 0 && stepsDone >= config.maxSteps()) {
-                    return last;
-                }
-                if (inStep == 0) {
-                    session.setLearningRate(config.learningRateAt(stepsDone, total));
-                }
-                double[] lc = session.step(s, true);
-                sum += lc[0] * lc[1];
-                counted += (long) lc[1];
-                if (++inStep == config.samplesPerStep()) {
-                    stepsDone++;
-                    last = sum / counted;
-                    if (onStep != null) {
-                        onStep.accept(last, stepsDone);
-                    }
-                    sum = 0;
-                    counted = 0;
-                    inStep = 0;
+    /**
+     * Trains over the samples for the configured epochs / max steps (from epoch 0 on each call; the steps count on);
+     * {@code onStep} gets (loss, step). Returns the last step's loss.
+     */
+    public double train(List<TrainingSample> samples, ObjLongConsumer<Double> onStep) {
+        TrainingLoop.Position at = new TrainingLoop.Position();
+        at.steps = stepsDone;
+        TrainListener listener = new TrainListener() {
+            @Override
+            public void onStep(Progress p) {
+                if (onStep != null) {
+                    onStep.accept(p.trainLoss(), p.step());
                 }
             }
+        };
+        try {
+            return new TrainingLoop(session, config, model, at, null).run(samples, List.of(), listener, 0).lastTrainLoss();
+        } finally {
+            stepsDone = at.steps;
         }
-        return last;
     }
 
     public double evaluate(List<TrainingSample> samples) {

@@ -31,7 +31,7 @@ final class TrainingSession implements AutoCloseable {
         this.context = model.newContext(ContextParams.defaults().withContextSize(n).withBatchSize(n).withUbatchSize(n)
                 .withThreads(config.threads()).withFlashAttention(ContextParams.FlashAttention.OFF).withKvCacheType(GgmlType.F32));
         this.optParams = ggml_opt_optimizer_params.allocate(arena);
-        setLearningRate(config.learningRate());
+        setOptimizerParams(config.learningRate());
     }
 
     Context context() {
@@ -56,7 +56,8 @@ final class TrainingSession implements AutoCloseable {
         }
     }
 
-    void setLearningRate(float lr) {
+    /** Sets every optimizer parameter of the next steps: {@code lr} and the configuration's betas, epsilon and weight decay. */
+    void setOptimizerParams(float lr) {
         MemorySegment adamw = ggml_opt_optimizer_params.adamw(optParams);
         ggml_opt_optimizer_params.adamw.alpha(adamw, lr);
         ggml_opt_optimizer_params.adamw.beta1(adamw, config.beta1());

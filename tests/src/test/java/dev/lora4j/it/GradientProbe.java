@@ -1,6 +1,7 @@
 package dev.lora4j.it;
 
 import dev.lora4j.train.LoraTrainer;
+import dev.lora4j.train.TrainerTestAccess;
 import dev.lora4j.train.TrainingSample;
 
 /**
@@ -19,11 +20,11 @@ record GradientProbe(int index, double step, double finiteDifference) {
         }
         float x = before[idx];
         float h = 1e-3f;
-        t.setParameter(target, isB, idx, x + h);
-        double up = t.loss(sample);
-        t.setParameter(target, isB, idx, x - h);
-        double down = t.loss(sample);
-        t.setParameter(target, isB, idx, x);
+        TrainerTestAccess.setParameter(t, target, isB, idx, x + h);
+        double up = TrainerTestAccess.loss(t, sample);
+        TrainerTestAccess.setParameter(t, target, isB, idx, x - h);
+        double down = TrainerTestAccess.loss(t, sample);
+        TrainerTestAccess.setParameter(t, target, isB, idx, x);
         return new GradientProbe(idx, before[idx] - after[idx], (up - down) / (2 * h));
     }
 }

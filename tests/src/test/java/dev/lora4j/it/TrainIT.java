@@ -18,6 +18,7 @@ import dev.lora4j.train.TrainConfig;
 import dev.lora4j.train.TrainListener;
 import dev.lora4j.train.TrainResult;
 import dev.lora4j.train.TrainingData;
+import dev.lora4j.train.TrainerTestAccess;
 import dev.lora4j.train.TrainingSample;
 import java.nio.file.Path;
 import java.util.List;
@@ -115,11 +116,11 @@ class TrainIT {
             sample = sampleFrom(m, story(), 48);
         }
         TrainConfig cfg = TrainConfig.builder().contextLength(48).optimizer(TrainConfig.Optimizer.SGD).learningRate(1f).threads(2).build();
-        LoraConfig lora = new LoraConfig(r, 4f, List.of("all-linear"), false, LoraConfig.Init.KAIMING, 1);
+        LoraConfig lora = LoraConfig.defaults().withR(r).withAlpha(4f).withTargetModules(List.of("all-linear")).withSeed(1);
         try (LoraTrainer t = LoraTrainer.createFrom(base, init, lora, cfg)) {
             java.util.Map<String, float[]> a0 = t.loraA();
             java.util.Map<String, float[]> b0 = t.loraB();
-            t.trainOn(sample); // SGD with lr 1 and no decay: parameter -= gradient
+            TrainerTestAccess.trainOn(t, sample); // SGD with lr 1 and no decay: parameter -= gradient
             java.util.Map<String, float[]> a1 = t.loraA();
             java.util.Map<String, float[]> b1 = t.loraB();
             t.setWeights(a0, b0);
@@ -208,11 +209,11 @@ class TrainIT {
             }
             TrainConfig cfg = TrainConfig.builder().contextLength(64).learningRate(3e-3f).threads(2).build();
             try (LoraTrainer t = LoraTrainer.create(q, LoraConfig.defaults().withTargetModules(List.of("all-linear")), cfg)) {
-                double first = t.loss(s);
+                double first = TrainerTestAccess.loss(t, s);
                 for (int i = 0; i < 20; i++) {
-                    t.trainOn(s);
+                    TrainerTestAccess.trainOn(t, s);
                 }
-                double last = t.loss(s);
+                double last = TrainerTestAccess.loss(t, s);
                 System.out.printf("TrainIT: %s base: loss on a sample %.4f -> %.4f after 20 steps%n", ft, first, last);
                 assertTrue(last < 0.8 * first, ft + ": " + first + " -> " + last);
                 Path out = tmp.resolve("adapter-" + ft + ".gguf");
@@ -239,11 +240,11 @@ class TrainIT {
         }
         TrainConfig cfg = TrainConfig.builder().contextLength(16).learningRate(1e-2f).threads(2).build();
         try (LoraTrainer t = LoraTrainer.create(deep, LoraConfig.defaults().withTargetModules(List.of("all-linear")), cfg)) {
-            double first = t.loss(s);
+            double first = TrainerTestAccess.loss(t, s);
             for (int i = 0; i < 5; i++) {
-                t.trainOn(s);
+                TrainerTestAccess.trainOn(t, s);
             }
-            double last = t.loss(s);
+            double last = TrainerTestAccess.loss(t, s);
             assertTrue(Double.isFinite(last) && last < first, first + " -> " + last);
         }
     }
@@ -280,21 +281,21 @@ class TrainIT {
         assertThrows(IllegalArgumentException.class, () -> TrainConfig.builder().learningRate(Float.NaN).build());
         assertThrows(IllegalArgumentException.class, () -> TrainConfig.builder().contextLength(4).build());
         assertThrows(IllegalArgumentException.class, () -> TrainConfig.builder().checkpointSteps(10).build());
-        assertThrows(IllegalArgumentException.class, () -> new LoraConfig(0, 16, List.of("q"), false, LoraConfig.Init.KAIMING, 1));
-        assertThrows(IllegalArgumentException.class, () -> new LoraConfig(8, 16, List.of("nope"), false, LoraConfig.Init.KAIMING, 1));
-        assertThrows(IllegalArgumentException.class, () -> new LoraConfig(8, 16, List.of("q"), false, LoraConfig.Init.PISSA, 1));
+        assertThrows(IllegalArgumentException.class, () -> LoraConfig.defaults().withR(0));
+        assertThrows(IllegalArgumentException.class, () -> LoraConfig.defaults().withTargetModules(List.of("nope")));
+        assertThrows(IllegalArgumentException.class, () -> LoraConfig.defaults().withInit(LoraConfig.Init.PISSA));
         Path base = TestFiles.sharedModel("stories260K.gguf");
         try (LoraTrainer t = LoraTrainer.create(base, LoraConfig.defaults(), TrainConfig.builder().contextLength(16).threads(1).build())) {
-            assertThrows(IllegalArgumentException.class, () -> t.loss(new TrainingSample(new int[8], new int[8], 0)), "wrong length");
+            assertThrows(IllegalArgumentException.class, () -> TrainerTestAccess.loss(t, new TrainingSample(new int[8], new int[8], 0)), "wrong length");
             int[] tokens = new int[16];
             int[] labels = new int[16];
             java.util.Arrays.fill(labels, -1);
-            assertThrows(dev.lora4j.NativeException.class, () -> t.loss(new TrainingSample(tokens, labels, 0)), "all masked");
+            assertThrows(dev.lora4j.NativeException.class, () -> TrainerTestAccess.loss(t, new TrainingSample(tokens, labels, 0)), "all masked");
             labels[0] = 100_000;
-            assertThrows(dev.lora4j.NativeException.class, () -> t.loss(new TrainingSample(tokens, labels, 0)), "label outside the vocabulary");
+            assertThrows(dev.lora4j.NativeException.class, () -> TrainerTestAccess.loss(t, new TrainingSample(tokens, labels, 0)), "label outside the vocabulary");
             int[] ok = new int[16];
             java.util.Arrays.fill(ok, 5);
-            assertTrue(Double.isFinite(t.loss(new TrainingSample(ok, ok, 0))), "the trainer still works");
+            assertTrue(Double.isFinite(TrainerTestAccess.loss(t, new TrainingSample(ok, ok, 0))), "the trainer still works");
         }
     }
 }

@@ -25,6 +25,7 @@ import dev.lora4j.train.LoraTrainer;
 import dev.lora4j.train.TrainConfig;
 import dev.lora4j.train.TrainResult;
 import dev.lora4j.train.TrainingData;
+import dev.lora4j.train.TrainerTestAccess;
 import dev.lora4j.train.TrainingSample;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -223,7 +224,7 @@ class TrainOptionsIT {
         TrainConfig cfg = TrainConfig.builder().contextLength(64).learningRate(5e-3f).threads(2).build();
         try (LoraTrainer t = LoraTrainer.create(base, LoraConfig.defaults().withTargetModules(List.of("all-linear")), cfg)) {
             for (int step = 0; step < 30; step++) {
-                t.trainOn(sample((step % 12) * 64, 64));
+                TrainerTestAccess.trainOn(t, sample((step % 12) * 64, 64));
             }
             t.saveAdapter(adapter, GgmlType.F32);
         }
@@ -266,11 +267,11 @@ class TrainOptionsIT {
         TrainingSample probe = sample(200, 32);
         double trainerLoss;
         TrainConfig cfg = TrainConfig.builder().contextLength(32).learningRate(2e-2f).threads(2).build();
-        try (LoraTrainer t = LoraTrainer.create(base, new LoraConfig(r, alpha, List.of("q", "v"), true, LoraConfig.Init.KAIMING, 5), cfg)) {
+        try (LoraTrainer t = LoraTrainer.create(base, LoraConfig.defaults().withR(r).withAlpha(alpha).withRsLora(true).withSeed(5), cfg)) {
             for (int i = 0; i < 3; i++) {
-                t.trainOn(sample(i * 32, 32));
+                TrainerTestAccess.trainOn(t, sample(i * 32, 32));
             }
-            trainerLoss = t.loss(probe);
+            trainerLoss = TrainerTestAccess.loss(t, probe);
             t.saveAdapter(out, GgmlType.F32);
         }
         assertEquals(alpha * (float) Math.sqrt(r), fileAlpha(out), "adapter.lora.alpha = alpha·√r, so that llama.cpp's alpha/r is alpha/√r");
@@ -327,7 +328,7 @@ class TrainOptionsIT {
     @Test
     void loraPlusMovesBRatioTimesFaster() {
         float ratio = 4;
-        LoraConfig lora = new LoraConfig(4, 8f, List.of("q", "v"), false, LoraConfig.Init.KAIMING, 2);
+        LoraConfig lora = LoraConfig.defaults().withR(4).withAlpha(8f).withSeed(2);
         TrainingSample s = sample(0, 32);
         TrainingSample probe = sample(100, 32);
         for (TrainConfig.Optimizer opt : TrainConfig.Optimizer.values()) {
@@ -340,15 +341,15 @@ class TrainOptionsIT {
             TrainConfig cfg = TrainConfig.builder().contextLength(32).optimizer(opt).learningRate(lr).threads(2).build();
             try (LoraTrainer t = LoraTrainer.create(base, lora, cfg)) {
                 a0 = t.loraA();
-                t.trainOn(s);
+                TrainerTestAccess.trainOn(t, s);
                 b1 = t.loraB();
                 t.loraA().forEach((k, v) -> assertArrayEquals(a0.get(k), v, "B = 0: A has no gradient"));
             }
             try (LoraTrainer t = LoraTrainer.create(base, lora, cfg.toBuilder().loraPlusRatio(ratio).build())) {
-                t.trainOn(s);
+                TrainerTestAccess.trainOn(t, s);
                 bRatio = t.loraB();
                 t.loraA().forEach((k, v) -> assertArrayEquals(a0.get(k), v, "A is the same as without LoRA+"));
-                trainerLoss = t.loss(probe);
+                trainerLoss = TrainerTestAccess.loss(t, probe);
                 t.saveAdapter(saved, GgmlType.F32);
             }
             double expected = opt == TrainConfig.Optimizer.SGD ? ratio * ratio : ratio;
@@ -428,7 +429,7 @@ class TrainOptionsIT {
     void initLoraWeights() {
         int r = 4;
         for (LoraConfig.Init init : List.of(LoraConfig.Init.GAUSSIAN, LoraConfig.Init.KAIMING)) {
-            LoraConfig lora = new LoraConfig(r, 8f, List.of("all-linear"), false, init, 9);
+            LoraConfig lora = LoraConfig.defaults().withR(r).withAlpha(8f).withTargetModules(List.of("all-linear")).withInit(init).withSeed(9);
             try (LoraTrainer t = LoraTrainer.create(base, lora, TrainConfig.builder().contextLength(32).threads(2).build())) {
                 t.loraB().forEach((k, v) -> assertEquals(0.0, maxAbs(v), k + ": B starts at zero"));
                 List<float[]> as = new ArrayList<>(t.loraA().values());
@@ -455,7 +456,7 @@ class TrainOptionsIT {
     void cliInitLoraWeightsGaussian() {
         Path g = cliTrain("cli-gaussian", "--init-lora-weights", "gaussian");
         Map<String, float[]> api;
-        try (LoraTrainer t = LoraTrainer.create(base, new LoraConfig(4, 8f, List.of("q", "v"), false, LoraConfig.Init.GAUSSIAN, 1),
+        try (LoraTrainer t = LoraTrainer.create(base, LoraConfig.defaults().withR(4).withAlpha(8f).withInit(LoraConfig.Init.GAUSSIAN).withSeed(1),
                 TrainConfig.builder().contextLength(32).threads(2).build())) {
             api = t.loraA();
         }
@@ -543,7 +544,7 @@ class TrainOptionsIT {
     @Test
     void accumulationAndBatchSizeStepOnTheMeanGradient() {
         Path init = randomAdapter(List.of("all-linear"), 4, 8f, 3);
-        LoraConfig lora = new LoraConfig(4, 8f, List.of("all-linear"), false, LoraConfig.Init.KAIMING, 1);
+        LoraConfig lora = LoraConfig.defaults().withR(4).withAlpha(8f).withTargetModules(List.of("all-linear")).withSeed(1);
         TrainConfig sgd = TrainConfig.builder().contextLength(32).optimizer(TrainConfig.Optimizer.SGD).learningRate(0.5f).threads(2).build();
         TrainingSample s1 = sample(0, 32);
         TrainingSample s2 = sample(40, 32);
@@ -557,11 +558,11 @@ class TrainOptionsIT {
         try (LoraTrainer t = LoraTrainer.createFrom(base, init, lora, sgd)) {
             a0 = t.loraA();
             b0 = t.loraB();
-            t.trainOn(s1);
+            TrainerTestAccess.trainOn(t, s1);
             a1 = t.loraA();
             b1 = t.loraB();
             t.setWeights(a0, b0);
-            t.trainOn(s2);
+            TrainerTestAccess.trainOn(t, s2);
             a2 = t.loraA();
             b2 = t.loraB();
         }
@@ -653,7 +654,7 @@ class TrainOptionsIT {
         }
         TrainConfig cfg = TrainConfig.builder().contextLength(32).optimizer(TrainConfig.Optimizer.SGD).learningRate(0.5f).maxSteps(1)
                 .seed(1).threads(2).build();
-        try (LoraTrainer t = LoraTrainer.create(base, new LoraConfig(4, 8f, List.of("q", "v"), false, LoraConfig.Init.KAIMING, 1), cfg)) {
+        try (LoraTrainer t = LoraTrainer.create(base, LoraConfig.defaults().withR(4).withAlpha(8f).withSeed(1), cfg)) {
             t.train(data, null);
             t.saveAdapter(api, GgmlType.F32);
         }
@@ -712,9 +713,9 @@ class TrainOptionsIT {
         }
         unmasked /= s.tokens().length - 1;
         double viaTrainer;
-        try (LoraTrainer t = LoraTrainer.createFrom(base, adapter, new LoraConfig(4, 8f, List.of("q", "v"), false, LoraConfig.Init.KAIMING, 1),
+        try (LoraTrainer t = LoraTrainer.createFrom(base, adapter, LoraConfig.defaults().withR(4).withAlpha(8f).withSeed(1),
                 TrainConfig.builder().contextLength(48).threads(2).build())) {
-            viaTrainer = t.loss(s);
+            viaTrainer = TrainerTestAccess.loss(t, s);
         }
         System.out.printf(Locale.ROOT, "TrainOptionsIT: masked loss: %d of 48 labels unmasked (Java), native n_counted %d; loss native %.6f,"
                 + " trainer %.6f, from inference logits %.6f (all positions: %.6f)%n", javaCount, counted, nativeLoss, viaTrainer, independent, unmasked);
@@ -754,10 +755,10 @@ class TrainOptionsIT {
         TrainConfig cfg = TrainConfig.builder().contextLength(48).optimizer(TrainConfig.Optimizer.SGD).learningRate(1f).threads(2).build();
         List<String> failures = new ArrayList<>();
         double worst = 0;
-        try (LoraTrainer t = LoraTrainer.createFrom(base, init, new LoraConfig(4, 8f, List.of("all-linear"), false, LoraConfig.Init.KAIMING, 1), cfg)) {
+        try (LoraTrainer t = LoraTrainer.createFrom(base, init, LoraConfig.defaults().withR(4).withAlpha(8f).withTargetModules(List.of("all-linear")).withSeed(1), cfg)) {
             Map<String, float[]> a0 = t.loraA();
             Map<String, float[]> b0 = t.loraB();
-            t.trainOn(s);
+            TrainerTestAccess.trainOn(t, s);
             Map<String, float[]> a1 = t.loraA();
             Map<String, float[]> b1 = t.loraB();
             t.setWeights(a0, b0);

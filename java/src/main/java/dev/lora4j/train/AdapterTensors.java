@@ -1,15 +1,8 @@
 package dev.lora4j.train;
 
-import static dev.lora4j.bindings.ggml_backend_h.ggml_backend_tensor_get;
-import static dev.lora4j.bindings.ggml_backend_h.ggml_backend_tensor_set;
-import static dev.lora4j.bindings.ggml_h.ggml_nelements;
-
-import dev.lora4j.bindings.ggml_tensor;
-import dev.lora4j.bindings.lora4j_h;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.util.ArrayList;
+import dev.lora4j.LoraAdapter;
+import dev.lora4j.internal.TrainingHandle;
+import dev.lora4j.internal.TrainingHandle.Tensor;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -21,15 +14,16 @@ import java.util.Map;
  */
 final class AdapterTensors {
     /** One target's A ({@code [nIn, r]}) and B ({@code [r, nOut]}) tensors. */
-    record Pair(String target, MemorySegment a, MemorySegment b, int nIn, int r, int nOut) {}
+    record Pair(String target, Tensor a, Tensor b, int nIn, int r, int nOut) {}
 
     private final List<Pair> pairs;
     private final float loraPlusRatio;
     private final long parameterCount;
 
-    /** {@code adapter}: the native adapter ({@code llama_adapter_lora *}). */
-    AdapterTensors(MemorySegment adapter, float loraPlusRatio) {
-        this.pairs = readPairs(adapter);
+    AdapterTensors(LoraAdapter adapter, float loraPlusRatio) {
+        this.pairs = TrainingHandle.pairs(adapter.handle()).stream()
+                .map(p -> new Pair(p.target(), p.a(), p.b(), (int) p.a().shape()[0], (int) p.a().shape()[1], (int) p.b().shape()[1]))
+                .toList();
         this.loraPlusRatio = loraPlusRatio;
         this.parameterCount = pairs.stream().mapToLong(p -> (long) p.nIn() * p.r() + (long) p.r() * p.nOut()).sum();
     }
@@ -47,7 +41,7 @@ final class AdapterTensors {
     Map<String, float[]> a() {
         Map<String, float[]> out = new LinkedHashMap<>();
         for (Pair p : pairs) {
-            out.put(p.target(), readTensor(p.a()));
+            out.put(p.target(), p.a().read());
         }
         return out;
     }
@@ -56,7 +50,7 @@ final class AdapterTensors {
     Map<String, float[]> trueB() {
         Map<String, float[]> out = new LinkedHashMap<>();
         for (Pair p : pairs) {
-            out.put(p.target(), trueB(readTensor(p.b()), loraPlusRatio));
+            out.put(p.target(), trueB(p.b().read(), loraPlusRatio));
         }
         return out;
     }
@@ -67,10 +61,10 @@ final class AdapterTensors {
             float[] av = a.get(p.target());
             float[] bv = trueB.get(p.target());
             if (av != null) {
-                writeTensor(p.a(), av);
+                p.a().write(av);
             }
             if (bv != null) {
-                writeTensor(p.b(), storedB(bv, loraPlusRatio));
+                p.b().write(storedB(bv, loraPlusRatio));
             }
         }
     }
@@ -79,10 +73,10 @@ final class AdapterTensors {
     void setStored(String target, boolean isB, int index, float value) {
         Pair p = pairs.stream().filter(x -> x.target().equals(target)).findFirst()
                 .orElseThrow(() -> new IllegalArgumentException("no target " + target));
-        MemorySegment t = isB ? p.b() : p.a();
-        float[] v = readTensor(t);
+        Tensor t = isB ? p.b() : p.a();
+        float[] v = t.read();
         v[index] = value;
-        writeTensor(t, v);
+        t.write(v);
     }
 
     /** The stored (trained) form of a true B: B / ratio. */
@@ -104,43 +98,5 @@ final class AdapterTensors {
             out[i] = divide ? b[i] / ratio : b[i] * ratio;
         }
         return out;
-    }
-
-    private static List<Pair> readPairs(MemorySegment ap) {
-        List<Pair> pairs = new ArrayList<>();
-        int nPairs = lora4j_h.lora4j_adapter_n_pairs(ap);
-        try (Arena tmp = Arena.ofConfined()) {
-            MemorySegment name = tmp.allocate(ValueLayout.ADDRESS);
-            MemorySegment a = tmp.allocate(ValueLayout.ADDRESS);
-            MemorySegment b = tmp.allocate(ValueLayout.ADDRESS);
-            for (int i = 0; i < nPairs; i++) {
-                TrainingSession.check(lora4j_h.lora4j_adapter_pair(ap, i, name, a, b), "reading the adapter's tensors");
-                MemorySegment ta = a.get(ValueLayout.ADDRESS, 0).reinterpret(ggml_tensor.sizeof());
-                MemorySegment tb = b.get(ValueLayout.ADDRESS, 0).reinterpret(ggml_tensor.sizeof());
-                Pair p = new Pair(name.get(ValueLayout.ADDRESS, 0).reinterpret(Long.MAX_VALUE).getString(0), ta, tb,
-                        (int) ggml_tensor.ne(ta, 0), (int) ggml_tensor.ne(ta, 1), (int) ggml_tensor.ne(tb, 1));
-                pairs.add(p);
-            }
-        }
-        return pairs;
-    }
-
-    /** A tensor's values (F32), from wherever the backend holds it. */
-    static float[] readTensor(MemorySegment tensor) {
-        long n = ggml_nelements(tensor);
-        try (Arena tmp = Arena.ofConfined()) {
-            MemorySegment buf = tmp.allocate(ValueLayout.JAVA_FLOAT, n);
-            ggml_backend_tensor_get(tensor, buf, 0, n * Float.BYTES);
-            return buf.toArray(ValueLayout.JAVA_FLOAT);
-        }
-    }
-
-    private static void writeTensor(MemorySegment tensor, float[] data) {
-        if (data.length != ggml_nelements(tensor)) {
-            throw new IllegalArgumentException("size mismatch");
-        }
-        try (Arena tmp = Arena.ofConfined()) {
-            ggml_backend_tensor_set(tensor, tmp.allocateFrom(ValueLayout.JAVA_FLOAT, data), 0, (long) data.length * Float.BYTES);
-        }
     }
 }

@@ -1,19 +1,15 @@
 package dev.lora4j.train;
 
 import dev.lora4j.Lora4jException;
-import dev.lora4j.bindings.ggml_tensor;
-import dev.lora4j.bindings.lora4j_h;
 import dev.lora4j.gguf.GgmlQuant;
 import dev.lora4j.gguf.GgmlType;
 import dev.lora4j.gguf.GgufFile;
 import dev.lora4j.gguf.GgufTensorInfo;
 import dev.lora4j.gguf.GgufValue;
 import dev.lora4j.gguf.GgufWriter;
+import dev.lora4j.internal.TrainingHandle;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -86,14 +82,13 @@ record Checkpoint(Path path, LoraConfig lora, long steps, int epoch, int sampleI
     }
 
     /** Puts the checkpoint's AdamW moments and step counter into the optimizer of the session's context. */
-    void restoreOptimizer(MemorySegment ctx) {
-        try (GgufFile f = GgufFile.open(path); Arena arena = Arena.ofConfined()) {
+    void restoreOptimizer(TrainingHandle training) {
+        try (GgufFile f = GgufFile.open(path)) {
             List<GgufTensorInfo> ms = f.tensors().stream().filter(t -> t.name().endsWith(".adam_m")).toList();
             int n = ms.size();
-            MemorySegment names = arena.allocate(ValueLayout.ADDRESS, Math.max(1, n));
-            MemorySegment mp = arena.allocate(ValueLayout.ADDRESS, Math.max(1, n));
-            MemorySegment vp = arena.allocate(ValueLayout.ADDRESS, Math.max(1, n));
-            MemorySegment ne = arena.allocate(ValueLayout.JAVA_LONG, Math.max(1, n));
+            List<String> params = new ArrayList<>(n);
+            List<float[]> m = new ArrayList<>(n);
+            List<float[]> v = new ArrayList<>(n);
             for (int i = 0; i < n; i++) {
                 String param = ms.get(i).name().substring(0, ms.get(i).name().length() - ".adam_m".length());
                 long count = ms.get(i).elementCount();
@@ -104,18 +99,12 @@ record Checkpoint(Path path, LoraConfig lora, long steps, int epoch, int sampleI
                             + ".adam_m has " + count + " values, " + param + ".adam_v "
                             + (vCount < 0 ? "is missing" : "has " + vCount));
                 }
-                names.setAtIndex(ValueLayout.ADDRESS, i, arena.allocateFrom(param));
-                mp.setAtIndex(ValueLayout.ADDRESS, i, arena.allocateFrom(ValueLayout.JAVA_FLOAT, f.tensorFloats(param + ".adam_m")));
-                vp.setAtIndex(ValueLayout.ADDRESS, i, arena.allocateFrom(ValueLayout.JAVA_FLOAT, f.tensorFloats(param + ".adam_v")));
-                ne.setAtIndex(ValueLayout.JAVA_LONG, i, ms.get(i).elementCount());
+                params.add(param);
+                m.add(f.tensorFloats(param + ".adam_m"));
+                v.add(f.tensorFloats(param + ".adam_v"));
             }
-            restoreNative(ctx, steps, n, names, mp, vp, ne);
+            training.restore(steps, params, m, v);
         }
-    }
-
-    private static void restoreNative(MemorySegment ctx, long steps, int n, MemorySegment names, MemorySegment mp, MemorySegment vp,
-                                      MemorySegment ne) {
-        TrainingSession.check(lora4j_h.lora4j_train_restore(ctx, steps, n, names, mp, vp, ne), "restoring the optimizer state");
     }
 
     /** The newest checkpoint in a directory, if any. */
@@ -190,29 +179,12 @@ record Checkpoint(Path path, LoraConfig lora, long steps, int epoch, int sampleI
             w.addTensor(p.target() + ".lora_a", GgmlType.F32, new long[] {p.nIn(), p.r()}, GgmlQuant.quantize(GgmlType.F32, a.get(p.target())));
             w.addTensor(p.target() + ".lora_b", GgmlType.F32, new long[] {p.r(), p.nOut()}, GgmlQuant.quantize(GgmlType.F32, b.get(p.target())));
         }
-        session.withContext(ctx -> {
-            writeMoments(ctx, w);
-            return null;
-        });
-        w.write(file);
-    }
-
-    private static void writeMoments(MemorySegment ctx, GgufWriter w) {
-        try (Arena tmp = Arena.ofConfined()) {
-            int n = lora4j_h.lora4j_train_n_moments(ctx);
-            MemorySegment name = tmp.allocate(ValueLayout.ADDRESS);
-            MemorySegment m = tmp.allocate(ValueLayout.ADDRESS);
-            MemorySegment v = tmp.allocate(ValueLayout.ADDRESS);
-            for (int i = 0; i < n; i++) {
-                TrainingSession.check(lora4j_h.lora4j_train_moments(ctx, i, name, m, v), "reading the optimizer state");
-                String param = name.get(ValueLayout.ADDRESS, 0).reinterpret(Long.MAX_VALUE).getString(0);
-                MemorySegment mt = m.get(ValueLayout.ADDRESS, 0).reinterpret(ggml_tensor.sizeof());
-                MemorySegment vt = v.get(ValueLayout.ADDRESS, 0).reinterpret(ggml_tensor.sizeof());
-                long[] shape = {ggml_tensor.ne(mt, 0), ggml_tensor.ne(mt, 1)};
-                w.addTensor(param + ".adam_m", GgmlType.F32, shape, GgmlQuant.quantize(GgmlType.F32, AdapterTensors.readTensor(mt)));
-                w.addTensor(param + ".adam_v", GgmlType.F32, shape, GgmlQuant.quantize(GgmlType.F32, AdapterTensors.readTensor(vt)));
-            }
+        for (TrainingHandle.Moments mv : session.training().moments()) {
+            long[] shape = mv.m().shape();
+            w.addTensor(mv.parameter() + ".adam_m", GgmlType.F32, shape, GgmlQuant.quantize(GgmlType.F32, mv.m().read()));
+            w.addTensor(mv.parameter() + ".adam_v", GgmlType.F32, shape, GgmlQuant.quantize(GgmlType.F32, mv.v().read()));
         }
+        w.write(file);
     }
 
     private static long fileSize(Path p) {

@@ -1,19 +1,15 @@
 package dev.lora4j.train;
 
-import static dev.lora4j.bindings.ggml_backend_h.ggml_backend_tensor_get;
-import static dev.lora4j.bindings.ggml_h.ggml_nbytes;
-
 import dev.lora4j.Lora4jException;
 import dev.lora4j.Model;
 import dev.lora4j.ModelParams;
-import dev.lora4j.bindings.lora4j_h;
 import dev.lora4j.gguf.GgmlType;
 import dev.lora4j.gguf.GgufFile;
 import dev.lora4j.gguf.GgufTensorInfo;
 import dev.lora4j.gguf.GgufValue;
 import dev.lora4j.gguf.GgufWriter;
 import dev.lora4j.internal.Llama;
-import dev.lora4j.internal.NativeErrors;
+import dev.lora4j.internal.TrainingHandle;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
@@ -47,8 +43,7 @@ public final class FullFineTuner implements AutoCloseable {
         this.model = Model.load(base, ModelParams.defaults().withExtraBufts(false).withMmap(false));
         try {
             this.session = new TrainingSession(model, config);
-            session.init((ctx, opt) -> lora4j_h.lora4j_train_init_full(ctx, config.contextLength(), config.samplesPerStep(),
-                    config.optimizer().id, opt), "initialising full fine-tuning");
+            session.initFull();
         } catch (RuntimeException e) {
             model.close();
             throw e;
@@ -87,7 +82,6 @@ public final class FullFineTuner implements AutoCloseable {
 
     /** Writes the model with its trained weights (metadata and the other tensors as in the base file), atomically. */
     public void save(Path out) {
-        MemorySegment mp = model.handle().pointer();
         try (GgufFile base = GgufFile.open(basePath); Arena arena = Arena.ofConfined()) {
             GgufWriter w = new GgufWriter();
             for (Map.Entry<String, GgufValue> e : base.metadata().entrySet()) {
@@ -95,16 +89,13 @@ public final class FullFineTuner implements AutoCloseable {
             }
             for (GgufTensorInfo t : base.tensors()) {
                 if (t.type() == GgmlType.F32 && !t.name().equals("token_embd.weight")) {
-                    MemorySegment tensor = lora4j_h.lora4j_model_tensor(mp, arena.allocateFrom(t.name()));
-                    if (tensor.equals(MemorySegment.NULL)) {
-                        throw NativeErrors.error(Lora4jException::new, "the loaded model has no tensor " + t.name());
-                    }
-                    long n = ggml_nbytes(tensor);
+                    TrainingHandle.Tensor tensor = TrainingHandle.modelTensor(model.handle(), t.name());
+                    long n = tensor.byteSize();
                     if (n != t.byteSize()) {
                         throw new Lora4jException(t.name() + ": " + n + " bytes loaded, " + t.byteSize() + " in the file");
                     }
                     MemorySegment buf = arena.allocate(n);
-                    ggml_backend_tensor_get(tensor, buf, 0, n);
+                    tensor.readInto(buf);
                     w.addTensor(t.name(), t.type(), t.shape(), buf);
                 } else {
                     w.addTensor(t.name(), t.type(), t.shape(), base.tensorData(t.name()));

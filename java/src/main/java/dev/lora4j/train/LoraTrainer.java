@@ -4,13 +4,11 @@ import dev.lora4j.LoraAdapter;
 import dev.lora4j.LoraAdapterWriter;
 import dev.lora4j.Model;
 import dev.lora4j.ModelParams;
-import dev.lora4j.bindings.lora4j_h;
 import dev.lora4j.gguf.GgmlType;
 import dev.lora4j.gguf.GgufFile;
 import dev.lora4j.internal.Llama;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -66,19 +64,13 @@ public final class LoraTrainer implements AutoCloseable {
                     config.loraPlusRatio(), tmpAdapter);
             this.model = m;
             this.adapter = LoraAdapter.load(m, tmpAdapter);
-            int n = config.contextLength();
             this.session = new TrainingSession(m, config);
             // LoRA+: the trained tensor is B/ratio, applied with scale ratio
             session.context().setAdapter(adapter, config.loraPlusRatio());
-            MemorySegment ap = adapter.handle().pointer();
-            this.tensors = new AdapterTensors(ap, config.loraPlusRatio());
-            session.init((ctx, opt) -> lora4j_h.lora4j_train_init(ctx, ap, n, config.samplesPerStep(), config.optimizer().id, opt),
-                    "initialising training");
+            this.tensors = new AdapterTensors(adapter, config.loraPlusRatio());
+            session.initLora(adapter);
             if (resumeFrom != null) {
-                session.withContext(ctx -> {
-                    resumeFrom.restoreOptimizer(ctx);
-                    return null;
-                });
+                resumeFrom.restoreOptimizer(session.training());
                 at.steps = resumeFrom.steps();
                 at.epoch = resumeFrom.epoch();
                 at.sampleInEpoch = resumeFrom.sampleInEpoch();

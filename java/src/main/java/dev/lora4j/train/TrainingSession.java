@@ -3,14 +3,9 @@ package dev.lora4j.train;
 import dev.lora4j.Context;
 import dev.lora4j.ContextParams;
 import dev.lora4j.Model;
-import dev.lora4j.bindings.ggml_opt_optimizer_params;
-import dev.lora4j.bindings.lora4j_h;
+import dev.lora4j.LoraAdapter;
 import dev.lora4j.gguf.GgmlType;
-import dev.lora4j.internal.NativeErrors;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.util.function.Function;
+import dev.lora4j.internal.TrainingHandle;
 
 /**
  * The native side of a training run, shared by {@link LoraTrainer} and {@link FullFineTuner}: a context made for
@@ -19,8 +14,7 @@ import java.util.function.Function;
  */
 final class TrainingSession implements AutoCloseable {
     private final Context context;
-    private final Arena arena = Arena.ofShared();
-    private final MemorySegment optParams;
+    private final TrainingHandle training;
     private final TrainConfig config;
     private boolean closed;
 
@@ -30,7 +24,7 @@ final class TrainingSession implements AutoCloseable {
         int n = config.contextLength();
         this.context = model.newContext(ContextParams.defaults().withContextSize(n).withBatchSize(n).withUbatchSize(n)
                 .withThreads(config.threads()).withFlashAttention(ContextParams.FlashAttention.OFF).withKvCacheType(GgmlType.F32));
-        this.optParams = ggml_opt_optimizer_params.allocate(arena);
+        this.training = new TrainingHandle(context.handle());
         setOptimizerParams(config.learningRate());
     }
 
@@ -38,35 +32,23 @@ final class TrainingSession implements AutoCloseable {
         return context;
     }
 
-    /** Initialises ggml-opt on the context: {@code init} gets the context pointer and the optimizer parameters. */
-    void init(java.util.function.BiFunction<MemorySegment, MemorySegment, Integer> init, String what) {
-        withContext(ctx -> {
-            NativeErrors.clear();
-            check(init.apply(ctx, optParams), what);
-            return null;
-        });
+    TrainingHandle training() {
+        return training;
     }
 
-    <T> T withContext(Function<MemorySegment, T> f) {
-        MemorySegment ctx = context.handle().enter();
-        try {
-            return f.apply(ctx);
-        } finally {
-            context.handle().exit();
-        }
+    /** Initialises ggml-opt to train the adapter's tensors (set on the context). */
+    void initLora(LoraAdapter adapter) {
+        training.initLora(adapter.handle(), config.contextLength(), config.samplesPerStep(), config.optimizer().id);
+    }
+
+    /** Initialises ggml-opt to train the model's own F32 weights. */
+    void initFull() {
+        training.initFull(config.contextLength(), config.samplesPerStep(), config.optimizer().id);
     }
 
     /** Sets every optimizer parameter of the next steps: {@code lr} and the configuration's betas, epsilon and weight decay. */
     void setOptimizerParams(float lr) {
-        MemorySegment adamw = ggml_opt_optimizer_params.adamw(optParams);
-        ggml_opt_optimizer_params.adamw.alpha(adamw, lr);
-        ggml_opt_optimizer_params.adamw.beta1(adamw, config.beta1());
-        ggml_opt_optimizer_params.adamw.beta2(adamw, config.beta2());
-        ggml_opt_optimizer_params.adamw.eps(adamw, config.epsilon());
-        ggml_opt_optimizer_params.adamw.wd(adamw, config.weightDecay());
-        MemorySegment sgd = ggml_opt_optimizer_params.sgd(optParams);
-        ggml_opt_optimizer_params.sgd.alpha(sgd, lr);
-        ggml_opt_optimizer_params.sgd.wd(sgd, config.weightDecay());
+        training.setOptimizer(lr, config.beta1(), config.beta2(), config.epsilon(), config.weightDecay());
     }
 
     void checkSample(TrainingSample s) {
@@ -79,18 +61,7 @@ final class TrainingSession implements AutoCloseable {
     /** One sample: {loss per counted token, counted tokens}. */
     double[] step(TrainingSample s, boolean train) {
         checkSample(s);
-        return withContext(ctx -> {
-            try (Arena tmp = Arena.ofConfined()) {
-                MemorySegment tokens = tmp.allocateFrom(ValueLayout.JAVA_INT, s.tokens());
-                MemorySegment labels = tmp.allocateFrom(ValueLayout.JAVA_INT, s.labels());
-                MemorySegment loss = tmp.allocate(ValueLayout.JAVA_DOUBLE);
-                MemorySegment counted = tmp.allocate(ValueLayout.JAVA_INT);
-                NativeErrors.clear();
-                check(lora4j_h.lora4j_train_step(ctx, tokens, labels, s.tokens().length, train, loss, counted),
-                        train ? "training step" : "evaluation");
-                return new double[] {loss.get(ValueLayout.JAVA_DOUBLE, 0), counted.get(ValueLayout.JAVA_INT, 0)};
-            }
-        });
+        return training.step(s.tokens(), s.labels(), train);
     }
 
     /** Mean loss per counted token over the samples (no training). */
@@ -121,10 +92,6 @@ final class TrainingSession implements AutoCloseable {
         }
     }
 
-    static void check(int rc, String what) {
-        NativeErrors.check(rc, what);
-    }
-
     /** Forgets the training state and frees the context. Idempotent. */
     @Override
     public void close() {
@@ -133,15 +100,9 @@ final class TrainingSession implements AutoCloseable {
         }
         closed = true;
         try {
-            if (context.isOpen()) {
-                withContext(ctx -> {
-                    lora4j_h.lora4j_train_free(ctx);
-                    return null;
-                });
-            }
-            context.close();
+            training.close();
         } finally {
-            arena.close();
+            context.close();
         }
     }
 }

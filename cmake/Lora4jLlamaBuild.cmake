@@ -5,7 +5,13 @@
 # Output: LORA4J_LLAMA_BIN (shared libraries and tools), LORA4J_LLAMA_SRC (the source built, patches applied),
 #         LORA4J_LLAMA_KEY, imported targets
 #         lora4j::llama, lora4j::ggml, lora4j::ggml-base
+#
+# Also a script: cmake -DLORA4J_BACKEND=cpu -P cmake/Lora4jLlamaBuild.cmake prints the flags llama.cpp is configured
+# with, one a line (native/check-patches.sh builds its prefixes of native/patches with the same).
 
+if(CMAKE_SCRIPT_MODE_FILE)
+  include("${CMAKE_CURRENT_LIST_DIR}/Lora4jBackend.cmake")
+endif()
 set(LORA4J_LLAMA_TOOLS llama-bench llama-completion llama-export-lora llama-finetune llama-quantize llama-perplexity
     CACHE STRING "llama.cpp tools built beside the libraries (references for tests and benchmarks)")
 
@@ -14,6 +20,12 @@ set(_flags -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON
     -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_OPENSSL=OFF
     -DGGML_BACKEND_DL=OFF -DGGML_CPU_REPACK=ON
     ${LORA4J_BACKEND_FLAGS})
+if(CMAKE_SCRIPT_MODE_FILE)
+  foreach(f IN LISTS _flags)
+    execute_process(COMMAND "${CMAKE_COMMAND}" -E echo "${f}")
+  endforeach()
+  return()
+endif()
 
 # GGML_NATIVE compiles for this CPU: the CPU's feature flags are part of the key
 set(_cpu "")

@@ -42,7 +42,7 @@ public final class AdapterHandle {
     }
 
     /** The pointer, for lora4j's own native calls (checks the adapter is open). */
-    public MemorySegment pointer() {
+    MemorySegment pointer() {
         return handle.get();
     }
 

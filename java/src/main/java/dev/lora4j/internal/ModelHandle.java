@@ -81,7 +81,7 @@ public final class ModelHandle {
     }
 
     /** The pointer, for lora4j's own native calls (checks the model is open). */
-    public MemorySegment pointer() {
+    MemorySegment pointer() {
         return handle.get();
     }
 

@@ -13,11 +13,10 @@ import dev.lora4j.LoraAdapterWriter;
 import dev.lora4j.Model;
 import dev.lora4j.ModelParams;
 import dev.lora4j.SamplerParams;
-import dev.lora4j.bindings.ggml_opt_optimizer_params;
-import dev.lora4j.bindings.lora4j_h;
 import dev.lora4j.gguf.GgmlType;
 import dev.lora4j.gguf.GgufFile;
 import dev.lora4j.gguf.GgufTensorInfo;
+import dev.lora4j.internal.TrainingHandle;
 import dev.lora4j.train.DataOptions;
 import dev.lora4j.train.LossLog;
 import dev.lora4j.train.LoraConfig;
@@ -27,9 +26,6 @@ import dev.lora4j.train.TrainResult;
 import dev.lora4j.train.TrainingData;
 import dev.lora4j.train.TrainerTestAccess;
 import dev.lora4j.train.TrainingSample;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -686,22 +682,17 @@ class TrainOptionsIT {
         double nativeLoss;
         int counted;
         try (Model m = Model.load(base, ModelParams.defaults().withExtraBufts(false)); LoraAdapter a = LoraAdapter.load(m, adapter);
-             Context ctx = m.newContext(exactContext(48)); Arena arena = Arena.ofConfined()) {
+             Context ctx = m.newContext(exactContext(48))) {
             ctx.setAdapter(a, 1f);
-            MemorySegment opt = ggml_opt_optimizer_params.allocate(arena);
-            ggml_opt_optimizer_params.adamw.alpha(ggml_opt_optimizer_params.adamw(opt), 1e-3f);
-            MemorySegment c = ctx.handle().enter();
+            TrainingHandle training = new TrainingHandle(ctx.handle());
             try {
-                assertEquals(0, lora4j_h.lora4j_train_init(c, a.handle().pointer(), 48, 1, 0, opt));
-                MemorySegment loss = arena.allocate(ValueLayout.JAVA_DOUBLE);
-                MemorySegment n = arena.allocate(ValueLayout.JAVA_INT);
-                assertEquals(0, lora4j_h.lora4j_train_step(c, arena.allocateFrom(ValueLayout.JAVA_INT, s.tokens()),
-                        arena.allocateFrom(ValueLayout.JAVA_INT, s.labels()), 48, false, loss, n));
-                nativeLoss = loss.get(ValueLayout.JAVA_DOUBLE, 0);
-                counted = n.get(ValueLayout.JAVA_INT, 0);
+                training.setOptimizer(1e-3f, 0f, 0f, 0f, 0f);
+                training.initLora(a.handle(), 48, 1, 0);
+                double[] lc = training.step(s.tokens(), s.labels(), false);
+                nativeLoss = lc[0];
+                counted = (int) lc[1];
             } finally {
-                lora4j_h.lora4j_train_free(c);
-                ctx.handle().exit();
+                training.close();
             }
         }
         double independent = maskedLoss(adapter, s);

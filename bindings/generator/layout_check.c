@@ -257,5 +257,10 @@ int main(void) {
     printf("llama_token_data_array size %zu %zu\n", offsetof(struct llama_token_data_array, size), sizeof(((struct llama_token_data_array *)0)->size));
     printf("llama_token_data_array selected %zu %zu\n", offsetof(struct llama_token_data_array, selected), sizeof(((struct llama_token_data_array *)0)->selected));
     printf("llama_token_data_array sorted %zu %zu\n", offsetof(struct llama_token_data_array, sorted), sizeof(((struct llama_token_data_array *)0)->sorted));
+    printf("lora4j_train_params sizeof %zu\n", sizeof(struct lora4j_train_params));
+    printf("lora4j_train_params n_tokens %zu %zu\n", offsetof(struct lora4j_train_params, n_tokens), sizeof(((struct lora4j_train_params *)0)->n_tokens));
+    printf("lora4j_train_params grad_accum %zu %zu\n", offsetof(struct lora4j_train_params, grad_accum), sizeof(((struct lora4j_train_params *)0)->grad_accum));
+    printf("lora4j_train_params optimizer %zu %zu\n", offsetof(struct lora4j_train_params, optimizer), sizeof(((struct lora4j_train_params *)0)->optimizer));
+    printf("lora4j_train_params max_grad_norm %zu %zu\n", offsetof(struct lora4j_train_params, max_grad_norm), sizeof(((struct lora4j_train_params *)0)->max_grad_norm));
     return 0;
 }

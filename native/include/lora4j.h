@@ -26,7 +26,7 @@
 extern "C" {
 #endif
 
-#define LORA4J_SHIM_VERSION 2
+#define LORA4J_SHIM_VERSION 3
 
 #define LORA4J_ERR_EXCEPTION (-100)  // a C++ exception was caught (its message is the last error)
 #define LORA4J_ERR_ARGUMENT  (-101)  // an argument was rejected (nothing was done)
@@ -102,14 +102,20 @@ int32_t lora4j_adapter_n_pairs(const struct llama_adapter_lora * adapter);
 int32_t lora4j_adapter_pair(const struct llama_adapter_lora * adapter, int32_t i, const char ** name,
                             struct ggml_tensor ** a, struct ggml_tensor ** b);
 
+// Training options of lora4j_train_init and lora4j_train_init_full.
+struct lora4j_train_params {
+    int32_t n_tokens;      // tokens of every sample: ctx needs n_ctx, n_batch and n_ubatch >= n_tokens (>= 2)
+    int32_t grad_accum;    // samples per optimizer step (gradient accumulation, >= 1)
+    int32_t optimizer;     // enum ggml_opt_optimizer_type: ADAMW or SGD
+    float   max_grad_norm; // clip the gradients by their global norm before each optimizer step (0 = off)
+};
+
 // Prepares ctx to train the LoRA tensors of `adapter` (set on ctx with a non-zero scale; every lora_a/lora_b F32):
-// marks them trainable, freezes the whole base model, and initialises ggml-opt with `optimizer`
-// (enum ggml_opt_optimizer_type), gradient accumulation over `grad_accum` samples, and optimizer parameters read
-// from *opt_params before every optimizer step (update it between steps for learning-rate schedules; it must
-// outlive training). Every sample has exactly n_tokens tokens: ctx needs n_ctx, n_batch and n_ubatch >= n_tokens.
-// The model's n_ctx_train is left as it was.
-int32_t lora4j_train_init(struct llama_context * ctx, struct llama_adapter_lora * adapter, int32_t n_tokens,
-                          int32_t grad_accum, int32_t optimizer, struct ggml_opt_optimizer_params * opt_params);
+// marks them trainable, freezes the whole base model, and initialises ggml-opt with *params and optimizer
+// parameters read from *opt_params before every optimizer step (update it between steps for learning-rate
+// schedules; it must outlive training). The model's n_ctx_train is left as it was.
+int32_t lora4j_train_init(struct llama_context * ctx, struct llama_adapter_lora * adapter,
+                          const struct lora4j_train_params * params, struct ggml_opt_optimizer_params * opt_params);
 
 // One sample: forward, and with train also backward (+ the optimizer step at the end of each accumulation period).
 // tokens in [0, n_vocab); labels[i] in [-1, n_vocab) is the token expected after position i (-1: not counted).
@@ -131,7 +137,7 @@ int32_t lora4j_train_restore(struct llama_context * ctx, int64_t steps_done, int
 // Full fine-tuning of the model's own weights (every F32 weight except token_embd, as llama_opt_init decides; the
 // model must be loaded without extra buffer types). Then lora4j_train_step as above; read the weights back with
 // lora4j_model_tensor + ggml_backend_tensor_get.
-int32_t lora4j_train_init_full(struct llama_context * ctx, int32_t n_tokens, int32_t grad_accum, int32_t optimizer,
+int32_t lora4j_train_init_full(struct llama_context * ctx, const struct lora4j_train_params * params,
                                struct ggml_opt_optimizer_params * opt_params);
 
 // a weight of the model by its GGUF name (NULL when there is none)

@@ -10,6 +10,7 @@
 #include "llama-model.h"
 
 #include <algorithm>
+#include <cfloat>
 #include <cstring>
 #include <exception>
 #include <functional>
@@ -26,6 +27,8 @@ int32_t ggml_opt_lora4j_get_opt_i(ggml_opt_context_t opt_ctx);
 void    ggml_opt_lora4j_set_opt_i(ggml_opt_context_t opt_ctx, int32_t opt_i);
 int32_t ggml_opt_lora4j_n_momenta(ggml_opt_context_t opt_ctx);
 void    ggml_opt_lora4j_momenta(ggml_opt_context_t opt_ctx, int32_t i, struct ggml_tensor ** m, struct ggml_tensor ** v);
+// added by native/patches/0006-*.patch
+void    ggml_opt_lora4j_set_max_grad_norm(ggml_opt_context_t opt_ctx, float max_grad_norm);
 }
 
 using lora4j::fail;
@@ -108,19 +111,45 @@ void apply_pending(ggml_opt_context_t opt, pending_state & p) {
     ggml_opt_lora4j_set_iter(opt, p.steps_done + 1);
 }
 
+// why ctx cannot be initialised for training with params, or "" when it can
+std::string check_params(llama_context * ctx, const lora4j_train_params * params) {
+    if (ctx->opt_context_lora4j()) {
+        return "training was already initialised on this context; use a new context";
+    }
+    const int32_t n = params->n_tokens;
+    if (n < 2) {
+        return "samples need at least 2 tokens";
+    }
+    if ((int64_t) llama_n_ctx(ctx) < n || (int64_t) llama_n_batch(ctx) < n || (int64_t) llama_n_ubatch(ctx) < n) {
+        return "the context needs n_ctx, n_batch and n_ubatch >= " + std::to_string(n) + " (have " +
+               std::to_string(llama_n_ctx(ctx)) + ", " + std::to_string(llama_n_batch(ctx)) + ", " +
+               std::to_string(llama_n_ubatch(ctx)) + ")";
+    }
+    if (params->grad_accum < 1) {
+        return "grad_accum must be >= 1";
+    }
+    if (params->optimizer != GGML_OPT_OPTIMIZER_TYPE_ADAMW && params->optimizer != GGML_OPT_OPTIMIZER_TYPE_SGD) {
+        return "unknown optimizer " + std::to_string(params->optimizer);
+    }
+    if (!(params->max_grad_norm >= 0.0f) || params->max_grad_norm > FLT_MAX) {
+        return "max_grad_norm must be finite and >= 0";
+    }
+    return "";
+}
+
 // llama_context::opt_init for samples of n_tokens, leaving the shared model's n_ctx_train as it was
-void opt_init(llama_context * ctx, int32_t n_tokens, int32_t grad_accum, int32_t optimizer,
-              ggml_opt_optimizer_params * opt_params, llama_opt_param_filter filter) {
+void opt_init(llama_context * ctx, const lora4j_train_params * params, ggml_opt_optimizer_params * opt_params,
+              llama_opt_param_filter filter) {
     llama_model * model = const_cast<llama_model *>(llama_get_model(ctx));
     const uint32_t n_ctx_train = model->hparams.n_ctx_train;
     llama_opt_params lp = {};
-    lp.n_ctx_train     = (uint32_t) n_tokens;
+    lp.n_ctx_train     = (uint32_t) params->n_tokens;
     lp.param_filter    = filter;
     lp.param_filter_ud = nullptr;
     lp.get_opt_pars    = ggml_opt_get_constant_optimizer_params;
     lp.get_opt_pars_ud = opt_params;
-    lp.optimizer_type  = (ggml_opt_optimizer_type) optimizer;
-    ctx->opt_grad_accum_lora4j = (uint32_t) grad_accum;
+    lp.optimizer_type  = (ggml_opt_optimizer_type) params->optimizer;
+    ctx->opt_grad_accum_lora4j = (uint32_t) params->grad_accum;
     try {
         ctx->opt_init(model, lp);
     } catch (...) {
@@ -128,8 +157,9 @@ void opt_init(llama_context * ctx, int32_t n_tokens, int32_t grad_accum, int32_t
         throw;
     }
     model->hparams.n_ctx_train = n_ctx_train; // opt_init overwrites it
+    ggml_opt_lora4j_set_max_grad_norm(ctx->opt_context_lora4j(), params->max_grad_norm);
     std::lock_guard<std::mutex> lock(g_train_mutex);
-    g_train[ctx].n_tokens = n_tokens;
+    g_train[ctx].n_tokens = params->n_tokens;
 }
 
 } // namespace
@@ -155,28 +185,15 @@ int32_t lora4j_adapter_pair(const struct llama_adapter_lora * adapter, int32_t i
     });
 }
 
-int32_t lora4j_train_init(struct llama_context * ctx, struct llama_adapter_lora * adapter, int32_t n_tokens,
-                          int32_t grad_accum, int32_t optimizer, struct ggml_opt_optimizer_params * opt_params) {
+int32_t lora4j_train_init(struct llama_context * ctx, struct llama_adapter_lora * adapter,
+                          const struct lora4j_train_params * params, struct ggml_opt_optimizer_params * opt_params) {
     return guarded<>((int32_t) LORA4J_ERR_EXCEPTION, [&] {
-        if (!ctx || !adapter || !opt_params) {
+        if (!ctx || !adapter || !params || !opt_params) {
             return fail(LORA4J_ERR_ARGUMENT, "null argument");
         }
-        if (ctx->opt_context_lora4j()) {
-            return fail(LORA4J_ERR_ARGUMENT, "training was already initialised on this context; use a new context");
-        }
-        if (n_tokens < 2) {
-            return fail(LORA4J_ERR_ARGUMENT, "samples need at least 2 tokens");
-        }
-        if ((int64_t) llama_n_ctx(ctx) < n_tokens || (int64_t) llama_n_batch(ctx) < n_tokens || (int64_t) llama_n_ubatch(ctx) < n_tokens) {
-            return fail(LORA4J_ERR_ARGUMENT, "the context needs n_ctx, n_batch and n_ubatch >= " + std::to_string(n_tokens) + " (have " +
-                        std::to_string(llama_n_ctx(ctx)) + ", " + std::to_string(llama_n_batch(ctx)) + ", " +
-                        std::to_string(llama_n_ubatch(ctx)) + ")");
-        }
-        if (grad_accum < 1) {
-            return fail(LORA4J_ERR_ARGUMENT, "grad_accum must be >= 1");
-        }
-        if (optimizer != GGML_OPT_OPTIMIZER_TYPE_ADAMW && optimizer != GGML_OPT_OPTIMIZER_TYPE_SGD) {
-            return fail(LORA4J_ERR_ARGUMENT, "unknown optimizer " + std::to_string(optimizer));
+        const std::string why = check_params(ctx, params);
+        if (!why.empty()) {
+            return fail(LORA4J_ERR_ARGUMENT, why);
         }
         if (adapter->ab_map.empty()) {
             return fail(LORA4J_ERR_ARGUMENT, "the adapter has no tensors");
@@ -191,7 +208,7 @@ int32_t lora4j_train_init(struct llama_context * ctx, struct llama_adapter_lora 
             ggml_set_param(kv.second.b);
         }
         // the whole base stays frozen: only the adapter's tensors, marked above, are parameters
-        opt_init(ctx, n_tokens, grad_accum, optimizer, opt_params, [](const ggml_tensor *, void *) { return false; });
+        opt_init(ctx, params, opt_params, [](const ggml_tensor *, void *) { return false; });
         return (int32_t) 0;
     });
 }
@@ -309,24 +326,18 @@ int32_t lora4j_train_restore(struct llama_context * ctx, int64_t steps_done, int
     });
 }
 
-int32_t lora4j_train_init_full(struct llama_context * ctx, int32_t n_tokens, int32_t grad_accum, int32_t optimizer,
+int32_t lora4j_train_init_full(struct llama_context * ctx, const struct lora4j_train_params * params,
                                struct ggml_opt_optimizer_params * opt_params) {
     return guarded<>((int32_t) LORA4J_ERR_EXCEPTION, [&] {
-        if (!ctx || !opt_params) {
+        if (!ctx || !params || !opt_params) {
             return fail(LORA4J_ERR_ARGUMENT, "null argument");
         }
-        if (ctx->opt_context_lora4j()) {
-            return fail(LORA4J_ERR_ARGUMENT, "training was already initialised on this context; use a new context");
-        }
-        if (n_tokens < 2 || (int64_t) llama_n_ctx(ctx) < n_tokens || (int64_t) llama_n_batch(ctx) < n_tokens ||
-            (int64_t) llama_n_ubatch(ctx) < n_tokens) {
-            return fail(LORA4J_ERR_ARGUMENT, "the context needs n_ctx, n_batch and n_ubatch >= " + std::to_string(n_tokens));
-        }
-        if (grad_accum < 1 || (optimizer != GGML_OPT_OPTIMIZER_TYPE_ADAMW && optimizer != GGML_OPT_OPTIMIZER_TYPE_SGD)) {
-            return fail(LORA4J_ERR_ARGUMENT, "bad grad_accum or optimizer");
+        const std::string why = check_params(ctx, params);
+        if (!why.empty()) {
+            return fail(LORA4J_ERR_ARGUMENT, why);
         }
         // every F32 weight except token_embd (llama.cpp's rule)
-        opt_init(ctx, n_tokens, grad_accum, optimizer, opt_params, llama_opt_param_filter_all);
+        opt_init(ctx, params, opt_params, llama_opt_param_filter_all);
         return (int32_t) 0;
     });
 }

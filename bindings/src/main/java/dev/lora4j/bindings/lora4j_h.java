@@ -17,9 +17,9 @@ public final class lora4j_h {
         // Should not be called directly
     }
 
-    private static final int LORA4J_SHIM_VERSION = 2;
+    private static final int LORA4J_SHIM_VERSION = 3;
 
-    /** {@snippet lang=c : #define LORA4J_SHIM_VERSION 2 } */
+    /** {@snippet lang=c : #define LORA4J_SHIM_VERSION 3 } */
     public static int LORA4J_SHIM_VERSION() {
         return LORA4J_SHIM_VERSION;
     }
@@ -718,33 +718,33 @@ public final class lora4j_h {
     }
 
     private static class lora4j_train_init {
-        public static final FunctionDescriptor DESC = FunctionDescriptor.of(CTypes.C_INT, CTypes.C_POINTER, CTypes.C_POINTER, CTypes.C_INT, CTypes.C_INT, CTypes.C_INT, CTypes.C_POINTER);
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(CTypes.C_INT, CTypes.C_POINTER, CTypes.C_POINTER, CTypes.C_POINTER, CTypes.C_POINTER);
 
         public static final MemorySegment ADDR = CTypes.findOrThrow("lora4j_train_init");
 
         public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
     }
 
-    /** Function descriptor for: {@snippet lang=c : int32_t lora4j_train_init(struct llama_context * ctx, struct llama_adapter_lora * adapter, int32_t n_tokens, int32_t grad_accum, int32_t optimizer, struct ggml_opt_optimizer_params * opt_params) } */
+    /** Function descriptor for: {@snippet lang=c : int32_t lora4j_train_init(struct llama_context * ctx, struct llama_adapter_lora * adapter, const struct lora4j_train_params * params, struct ggml_opt_optimizer_params * opt_params) } */
     public static FunctionDescriptor lora4j_train_init$descriptor() {
         return lora4j_train_init.DESC;
     }
 
-    /** Downcall method handle for: {@snippet lang=c : int32_t lora4j_train_init(struct llama_context * ctx, struct llama_adapter_lora * adapter, int32_t n_tokens, int32_t grad_accum, int32_t optimizer, struct ggml_opt_optimizer_params * opt_params) } */
+    /** Downcall method handle for: {@snippet lang=c : int32_t lora4j_train_init(struct llama_context * ctx, struct llama_adapter_lora * adapter, const struct lora4j_train_params * params, struct ggml_opt_optimizer_params * opt_params) } */
     public static MethodHandle lora4j_train_init$handle() {
         return lora4j_train_init.HANDLE;
     }
 
-    /** Address for: {@snippet lang=c : int32_t lora4j_train_init(struct llama_context * ctx, struct llama_adapter_lora * adapter, int32_t n_tokens, int32_t grad_accum, int32_t optimizer, struct ggml_opt_optimizer_params * opt_params) } */
+    /** Address for: {@snippet lang=c : int32_t lora4j_train_init(struct llama_context * ctx, struct llama_adapter_lora * adapter, const struct lora4j_train_params * params, struct ggml_opt_optimizer_params * opt_params) } */
     public static MemorySegment lora4j_train_init$address() {
         return lora4j_train_init.ADDR;
     }
 
-    /** {@snippet lang=c : int32_t lora4j_train_init(struct llama_context * ctx, struct llama_adapter_lora * adapter, int32_t n_tokens, int32_t grad_accum, int32_t optimizer, struct ggml_opt_optimizer_params * opt_params) } */
-    public static int lora4j_train_init(MemorySegment ctx, MemorySegment adapter, int n_tokens, int grad_accum, int optimizer, MemorySegment opt_params) {
+    /** {@snippet lang=c : int32_t lora4j_train_init(struct llama_context * ctx, struct llama_adapter_lora * adapter, const struct lora4j_train_params * params, struct ggml_opt_optimizer_params * opt_params) } */
+    public static int lora4j_train_init(MemorySegment ctx, MemorySegment adapter, MemorySegment params, MemorySegment opt_params) {
         var mh$ = lora4j_train_init.HANDLE;
         try {
-            return (int) mh$.invokeExact(ctx, adapter, n_tokens, grad_accum, optimizer, opt_params);
+            return (int) mh$.invokeExact(ctx, adapter, params, opt_params);
         } catch (Error | RuntimeException ex) {
             throw ex;
         } catch (Throwable ex$) {
@@ -893,33 +893,33 @@ public final class lora4j_h {
     }
 
     private static class lora4j_train_init_full {
-        public static final FunctionDescriptor DESC = FunctionDescriptor.of(CTypes.C_INT, CTypes.C_POINTER, CTypes.C_INT, CTypes.C_INT, CTypes.C_INT, CTypes.C_POINTER);
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(CTypes.C_INT, CTypes.C_POINTER, CTypes.C_POINTER, CTypes.C_POINTER);
 
         public static final MemorySegment ADDR = CTypes.findOrThrow("lora4j_train_init_full");
 
         public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
     }
 
-    /** Function descriptor for: {@snippet lang=c : int32_t lora4j_train_init_full(struct llama_context * ctx, int32_t n_tokens, int32_t grad_accum, int32_t optimizer, struct ggml_opt_optimizer_params * opt_params) } */
+    /** Function descriptor for: {@snippet lang=c : int32_t lora4j_train_init_full(struct llama_context * ctx, const struct lora4j_train_params * params, struct ggml_opt_optimizer_params * opt_params) } */
     public static FunctionDescriptor lora4j_train_init_full$descriptor() {
         return lora4j_train_init_full.DESC;
     }
 
-    /** Downcall method handle for: {@snippet lang=c : int32_t lora4j_train_init_full(struct llama_context * ctx, int32_t n_tokens, int32_t grad_accum, int32_t optimizer, struct ggml_opt_optimizer_params * opt_params) } */
+    /** Downcall method handle for: {@snippet lang=c : int32_t lora4j_train_init_full(struct llama_context * ctx, const struct lora4j_train_params * params, struct ggml_opt_optimizer_params * opt_params) } */
     public static MethodHandle lora4j_train_init_full$handle() {
         return lora4j_train_init_full.HANDLE;
     }
 
-    /** Address for: {@snippet lang=c : int32_t lora4j_train_init_full(struct llama_context * ctx, int32_t n_tokens, int32_t grad_accum, int32_t optimizer, struct ggml_opt_optimizer_params * opt_params) } */
+    /** Address for: {@snippet lang=c : int32_t lora4j_train_init_full(struct llama_context * ctx, const struct lora4j_train_params * params, struct ggml_opt_optimizer_params * opt_params) } */
     public static MemorySegment lora4j_train_init_full$address() {
         return lora4j_train_init_full.ADDR;
     }
 
-    /** {@snippet lang=c : int32_t lora4j_train_init_full(struct llama_context * ctx, int32_t n_tokens, int32_t grad_accum, int32_t optimizer, struct ggml_opt_optimizer_params * opt_params) } */
-    public static int lora4j_train_init_full(MemorySegment ctx, int n_tokens, int grad_accum, int optimizer, MemorySegment opt_params) {
+    /** {@snippet lang=c : int32_t lora4j_train_init_full(struct llama_context * ctx, const struct lora4j_train_params * params, struct ggml_opt_optimizer_params * opt_params) } */
+    public static int lora4j_train_init_full(MemorySegment ctx, MemorySegment params, MemorySegment opt_params) {
         var mh$ = lora4j_train_init_full.HANDLE;
         try {
-            return (int) mh$.invokeExact(ctx, n_tokens, grad_accum, optimizer, opt_params);
+            return (int) mh$.invokeExact(ctx, params, opt_params);
         } catch (Error | RuntimeException ex) {
             throw ex;
         } catch (Throwable ex$) {

@@ -139,6 +139,9 @@ final class TrainCommand implements Callable<Integer> {
 
     @Option(names = "--weight-decay") float weightDecay = TRAIN.weightDecay();
 
+    @Option(names = "--max-grad-norm", description = "Clip the gradients to this global norm before each step (0 = off; PEFT/TRL's Trainer uses 1).")
+    float maxGradNorm = TRAIN.maxGradNorm();
+
     @Option(names = "--loraplus-lr-ratio", description = "LoRA+: learning rate of B / of A (default: ${DEFAULT-VALUE} = off).")
     float loraPlusRatio = TRAIN.loraPlusRatio();
 
@@ -176,7 +179,7 @@ final class TrainCommand implements Callable<Integer> {
                 .schedule(TrainConfig.Schedule.valueOf(schedule.toUpperCase(Locale.ROOT))).epochs(epochs).maxSteps(maxSteps)
                 .contextLength(contextLength).batchSize(batchSize).gradientAccumulation(gradientAccumulation)
                 .optimizer(TrainConfig.Optimizer.valueOf(optimizer.toUpperCase(Locale.ROOT))).weightDecay(weightDecay)
-                .loraPlusRatio(loraPlusRatio).evalSteps(evalSteps).earlyStoppingPatience(patience).checkpointSteps(saveSteps)
+                .maxGradNorm(maxGradNorm).loraPlusRatio(loraPlusRatio).evalSteps(evalSteps).earlyStoppingPatience(patience).checkpointSteps(saveSteps)
                 .checkpointDir(dir).threads(common.threads).seed(seed).gpuLayers(gpu.gpuLayers).device(gpu.device).build();
         String gpuIgnored = dev.lora4j.Devices.checkGpuOptions(gpu.gpuLayers, gpu.device);
         if (gpuIgnored != null) {

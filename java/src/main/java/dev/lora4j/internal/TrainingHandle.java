@@ -6,9 +6,12 @@ import static dev.lora4j.bindings.ggml_h.ggml_nbytes;
 import static dev.lora4j.bindings.ggml_h.ggml_nelements;
 
 import dev.lora4j.Lora4jException;
+import dev.lora4j.bindings.ggml_opt_h;
 import dev.lora4j.bindings.ggml_opt_optimizer_params;
 import dev.lora4j.bindings.ggml_tensor;
 import dev.lora4j.bindings.lora4j_h;
+import dev.lora4j.bindings.lora4j_train_params;
+import dev.lora4j.train.TrainConfig;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -86,41 +89,52 @@ public final class TrainingHandle {
         this.optParams = ggml_opt_optimizer_params.allocate(arena);
     }
 
-    /** The optimizer parameters the next optimizer step uses (AdamW's, and SGD's learning rate and weight decay). */
-    public void setOptimizer(float learningRate, float beta1, float beta2, float epsilon, float weightDecay) {
+    /** The optimizer parameters of the next optimizer steps: learning rate {@code lr}, the rest from {@code config}. */
+    public void setOptimizer(float lr, TrainConfig config) {
         MemorySegment adamw = ggml_opt_optimizer_params.adamw(optParams);
-        ggml_opt_optimizer_params.adamw.alpha(adamw, learningRate);
-        ggml_opt_optimizer_params.adamw.beta1(adamw, beta1);
-        ggml_opt_optimizer_params.adamw.beta2(adamw, beta2);
-        ggml_opt_optimizer_params.adamw.eps(adamw, epsilon);
-        ggml_opt_optimizer_params.adamw.wd(adamw, weightDecay);
+        ggml_opt_optimizer_params.adamw.alpha(adamw, lr);
+        ggml_opt_optimizer_params.adamw.beta1(adamw, config.beta1());
+        ggml_opt_optimizer_params.adamw.beta2(adamw, config.beta2());
+        ggml_opt_optimizer_params.adamw.eps(adamw, config.epsilon());
+        ggml_opt_optimizer_params.adamw.wd(adamw, config.weightDecay());
         MemorySegment sgd = ggml_opt_optimizer_params.sgd(optParams);
-        ggml_opt_optimizer_params.sgd.alpha(sgd, learningRate);
-        ggml_opt_optimizer_params.sgd.wd(sgd, weightDecay);
+        ggml_opt_optimizer_params.sgd.alpha(sgd, lr);
+        ggml_opt_optimizer_params.sgd.wd(sgd, config.weightDecay());
     }
 
-    /** Trains the adapter's tensors (set on the context) on samples of {@code nTokens}; {@code optimizer}: enum ggml_opt_optimizer_type. */
-    public void initLora(AdapterHandle adapter, int nTokens, int gradAccum, int optimizer) {
+    /** Trains the adapter's tensors (set on the context) as {@code config} says. */
+    public void initLora(AdapterHandle adapter, TrainConfig config) {
         MemorySegment c = context.enter();
-        try {
+        try (Arena tmp = Arena.ofConfined()) {
             NativeErrors.clear();
-            NativeErrors.check(lora4j_h.lora4j_train_init(c, adapter.pointer(), nTokens, gradAccum, optimizer, optParams),
-                    "initialising training");
+            NativeErrors.check(lora4j_h.lora4j_train_init(c, adapter.pointer(), params(tmp, config), optParams), "initialising training");
         } finally {
             context.exit();
         }
     }
 
-    /** Trains the model's own F32 weights (but token_embd) on samples of {@code nTokens}. */
-    public void initFull(int nTokens, int gradAccum, int optimizer) {
+    /** Trains the model's own F32 weights (but token_embd) as {@code config} says. */
+    public void initFull(TrainConfig config) {
         MemorySegment c = context.enter();
-        try {
+        try (Arena tmp = Arena.ofConfined()) {
             NativeErrors.clear();
-            NativeErrors.check(lora4j_h.lora4j_train_init_full(c, nTokens, gradAccum, optimizer, optParams),
-                    "initialising full fine-tuning");
+            NativeErrors.check(lora4j_h.lora4j_train_init_full(c, params(tmp, config), optParams), "initialising full fine-tuning");
         } finally {
             context.exit();
         }
+    }
+
+    /** The shim's training options ({@code struct lora4j_train_params}) of a configuration. */
+    private static MemorySegment params(Arena arena, TrainConfig config) {
+        MemorySegment p = lora4j_train_params.allocate(arena);
+        lora4j_train_params.n_tokens(p, config.contextLength());
+        lora4j_train_params.grad_accum(p, config.samplesPerStep());
+        lora4j_train_params.optimizer(p, switch (config.optimizer()) {
+            case ADAMW -> ggml_opt_h.GGML_OPT_OPTIMIZER_TYPE_ADAMW();
+            case SGD -> ggml_opt_h.GGML_OPT_OPTIMIZER_TYPE_SGD();
+        });
+        lora4j_train_params.max_grad_norm(p, config.maxGradNorm());
+        return p;
     }
 
     /** One sample, with a backward pass when {@code train}: {mean loss per counted token, counted tokens}. */
@@ -142,19 +156,11 @@ public final class TrainingHandle {
     /** AdamW's moments of every trained parameter (none before the first optimizer step). */
     public List<Moments> moments() {
         MemorySegment c = context.enter();
-        try (Arena tmp = Arena.ofConfined()) {
+        try {
             NativeErrors.clear();
             int n = NativeErrors.check(lora4j_h.lora4j_train_n_moments(c), "reading the optimizer state");
-            MemorySegment name = tmp.allocate(ValueLayout.ADDRESS);
-            MemorySegment m = tmp.allocate(ValueLayout.ADDRESS);
-            MemorySegment v = tmp.allocate(ValueLayout.ADDRESS);
-            List<Moments> out = new ArrayList<>(n);
-            for (int i = 0; i < n; i++) {
-                NativeErrors.check(lora4j_h.lora4j_train_moments(c, i, name, m, v), "reading the optimizer state");
-                out.add(new Moments(name.get(ValueLayout.ADDRESS, 0).reinterpret(Long.MAX_VALUE).getString(0),
-                        new Tensor(m.get(ValueLayout.ADDRESS, 0)), new Tensor(v.get(ValueLayout.ADDRESS, 0))));
-            }
-            return out;
+            return namedPairs(n, (i, name, m, v) -> lora4j_h.lora4j_train_moments(c, i, name, m, v), Moments::new,
+                    "reading the optimizer state");
         } finally {
             context.exit();
         }
@@ -188,17 +194,31 @@ public final class TrainingHandle {
     /** The lora_a/lora_b pairs of an adapter, in base-tensor-name order. */
     public static List<LoraPair> pairs(AdapterHandle adapter) {
         MemorySegment ap = adapter.pointer();
+        NativeErrors.clear();
+        int n = NativeErrors.check(lora4j_h.lora4j_adapter_n_pairs(ap), "reading the adapter's tensors");
+        return namedPairs(n, (i, name, a, b) -> lora4j_h.lora4j_adapter_pair(ap, i, name, a, b), LoraPair::new,
+                "reading the adapter's tensors");
+    }
+
+    /** A shim getter of the i-th (name, tensor, tensor): {@code f(i, &name, &x, &y)}. */
+    private interface NamedPairGetter {
+        int get(int i, MemorySegment name, MemorySegment x, MemorySegment y);
+    }
+
+    private interface NamedPairMaker<T> {
+        T make(String name, Tensor x, Tensor y);
+    }
+
+    private static <T> List<T> namedPairs(int n, NamedPairGetter getter, NamedPairMaker<T> maker, String what) {
         try (Arena tmp = Arena.ofConfined()) {
-            NativeErrors.clear();
-            int n = NativeErrors.check(lora4j_h.lora4j_adapter_n_pairs(ap), "reading the adapter's tensors");
             MemorySegment name = tmp.allocate(ValueLayout.ADDRESS);
-            MemorySegment a = tmp.allocate(ValueLayout.ADDRESS);
-            MemorySegment b = tmp.allocate(ValueLayout.ADDRESS);
-            List<LoraPair> out = new ArrayList<>(n);
+            MemorySegment x = tmp.allocate(ValueLayout.ADDRESS);
+            MemorySegment y = tmp.allocate(ValueLayout.ADDRESS);
+            List<T> out = new ArrayList<>(n);
             for (int i = 0; i < n; i++) {
-                NativeErrors.check(lora4j_h.lora4j_adapter_pair(ap, i, name, a, b), "reading the adapter's tensors");
-                out.add(new LoraPair(name.get(ValueLayout.ADDRESS, 0).reinterpret(Long.MAX_VALUE).getString(0),
-                        new Tensor(a.get(ValueLayout.ADDRESS, 0)), new Tensor(b.get(ValueLayout.ADDRESS, 0))));
+                NativeErrors.check(getter.get(i, name, x, y), what);
+                out.add(maker.make(name.get(ValueLayout.ADDRESS, 0).reinterpret(Long.MAX_VALUE).getString(0),
+                        new Tensor(x.get(ValueLayout.ADDRESS, 0)), new Tensor(y.get(ValueLayout.ADDRESS, 0))));
             }
             return out;
         }

@@ -18,13 +18,7 @@ public final class TrainConfig {
 
     /** ggml-opt's optimizers ({@code enum ggml_opt_optimizer_type}). */
     public enum Optimizer {
-        ADAMW(0), SGD(1);
-
-        final int id;
-
-        Optimizer(int id) {
-            this.id = id;
-        }
+        ADAMW, SGD
     }
 
     /** The values: a copy of the builder's, never changed. */
@@ -50,6 +44,9 @@ public final class TrainConfig {
             throw new IllegalArgumentException("beta1 and beta2 must be in [0, 1), got " + v.beta1 + ", " + v.beta2);
         }
         if (!(v.epsilon >= 0) || !Float.isFinite(v.epsilon)) throw new IllegalArgumentException("epsilon must be finite and >= 0, got " + v.epsilon);
+        if (!(v.maxGradNorm >= 0) || !Float.isFinite(v.maxGradNorm)) {
+            throw new IllegalArgumentException("maxGradNorm must be finite and >= 0, got " + v.maxGradNorm);
+        }
         if (!(v.loraPlusRatio > 0) || !Float.isFinite(v.loraPlusRatio)) {
             throw new IllegalArgumentException("loraPlusRatio must be finite and > 0, got " + v.loraPlusRatio);
         }
@@ -145,6 +142,15 @@ public final class TrainConfig {
     /** AdamW ε. */
     public float epsilon() {
         return v.epsilon;
+    }
+
+    /**
+     * Gradient clipping: before each optimizer step the gradients are divided by max(1, ‖g‖ / maxGradNorm), ‖g‖ their
+     * global norm over all trained tensors (as PyTorch's {@code clip_grad_norm_}; PEFT/TRL's {@code max_grad_norm},
+     * whose Trainer default is 1.0). 0 = off.
+     */
+    public float maxGradNorm() {
+        return v.maxGradNorm;
     }
 
     /** LoRA+: learning rate of B / learning rate of A (1 = plain LoRA). */
@@ -250,6 +256,7 @@ public final class TrainConfig {
         private float beta1 = 0.9f;
         private float beta2 = 0.999f;
         private float epsilon = 1e-8f;
+        private float maxGradNorm;
         private float loraPlusRatio = 1f;
         private int evalSteps;
         private int earlyStoppingPatience;
@@ -274,6 +281,7 @@ public final class TrainConfig {
         public Builder beta1(float value) { beta1 = value; return this; }
         public Builder beta2(float value) { beta2 = value; return this; }
         public Builder epsilon(float value) { epsilon = value; return this; }
+        public Builder maxGradNorm(float value) { maxGradNorm = value; return this; }
         public Builder loraPlusRatio(float value) { loraPlusRatio = value; return this; }
         public Builder evalSteps(int value) { evalSteps = value; return this; }
         public Builder earlyStoppingPatience(int value) { earlyStoppingPatience = value; return this; }

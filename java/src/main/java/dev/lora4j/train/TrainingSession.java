@@ -38,17 +38,17 @@ final class TrainingSession implements AutoCloseable {
 
     /** Initialises ggml-opt to train the adapter's tensors (set on the context). */
     void initLora(LoraAdapter adapter) {
-        training.initLora(adapter.handle(), config.contextLength(), config.samplesPerStep(), config.optimizer().id);
+        training.initLora(adapter.handle(), config);
     }
 
     /** Initialises ggml-opt to train the model's own F32 weights. */
     void initFull() {
-        training.initFull(config.contextLength(), config.samplesPerStep(), config.optimizer().id);
+        training.initFull(config);
     }
 
     /** Sets every optimizer parameter of the next steps: {@code lr} and the configuration's betas, epsilon and weight decay. */
     void setOptimizerParams(float lr) {
-        training.setOptimizer(lr, config.beta1(), config.beta2(), config.epsilon(), config.weightDecay());
+        training.setOptimizer(lr, config);
     }
 
     void checkSample(TrainingSample s) {

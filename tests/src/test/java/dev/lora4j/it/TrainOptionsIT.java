@@ -666,6 +666,92 @@ class TrainOptionsIT {
         assertTrue(vsAdamw > 1e-4, "the CLI's SGD step looks like AdamW's");
     }
 
+    /** The change of every A and B value in one optimizer step on {@code s} from {@code init}, flattened. */
+    static float[] oneStepUpdate(Path init, TrainConfig cfg, TrainingSample s) {
+        try (LoraTrainer t = LoraTrainer.createFrom(base, init, LoraConfig.defaults().withR(4).withAlpha(8f).withSeed(1), cfg)) {
+            float[] before = flatten(t.loraA(), t.loraB());
+            TrainerTestAccess.trainOn(t, s);
+            float[] after = flatten(t.loraA(), t.loraB());
+            for (int i = 0; i < after.length; i++) {
+                after[i] -= before[i];
+            }
+            return after;
+        }
+    }
+
+    static float[] flatten(Map<String, float[]> a, Map<String, float[]> b) {
+        List<float[]> parts = new ArrayList<>(a.values());
+        parts.addAll(b.values());
+        float[] out = new float[parts.stream().mapToInt(x -> x.length).sum()];
+        int o = 0;
+        for (float[] p : parts) {
+            System.arraycopy(p, 0, out, o, p.length);
+            o += p.length;
+        }
+        return out;
+    }
+
+    static double norm(float[] v) {
+        double s = 0;
+        for (float x : v) {
+            s += (double) x * x;
+        }
+        return Math.sqrt(s);
+    }
+
+    /**
+     * --max-grad-norm: with SGD one step changes the parameters by −lr·g, so the update's norm is lr·‖g‖. Clipped to
+     * ‖g‖/4 the update is a quarter of it, in the same direction; with a limit above ‖g‖ it is the unclipped one to
+     * the bit (the gradients are divided by exactly 1). A and B both random: both have gradients.
+     */
+    @Test
+    void maxGradNormClipsTheGlobalGradientNorm() {
+        Path init = randomAdapter(List.of("q", "v"), 4, 8f, 29);
+        TrainingSample s = sample(200, 48);
+        TrainConfig sgd = TrainConfig.builder().contextLength(48).optimizer(TrainConfig.Optimizer.SGD).learningRate(LR).threads(2).build();
+        float[] free = oneStepUpdate(init, sgd, s);
+        double gradNorm = norm(free) / LR;
+        assertTrue(gradNorm > 1e-3, "no gradient: " + gradNorm);
+        float[] quarter = oneStepUpdate(init, sgd.toBuilder().maxGradNorm((float) (gradNorm / 4)).build(), s);
+        float[] expected = free.clone();
+        for (int i = 0; i < expected.length; i++) {
+            expected[i] /= 4;
+        }
+        float[] diff = quarter.clone();
+        for (int i = 0; i < diff.length; i++) {
+            diff[i] -= expected[i];
+        }
+        double rel = norm(diff) / norm(expected);
+        float[] above = oneStepUpdate(init, sgd.toBuilder().maxGradNorm((float) (gradNorm * 4)).build(), s);
+        System.out.printf(Locale.ROOT, "TrainOptionsIT: ||g|| = %.5f; clipped to ||g||/4 the SGD update is a quarter of the unclipped one "
+                + "within %.2e (relative); clipped to 4||g|| it is unchanged%n", gradNorm, rel);
+        assertTrue(rel < 1e-3, "the clipped update is not a quarter of the unclipped one: " + rel);
+        assertArrayEquals(free, above, "a limit above the gradient norm changed the step");
+    }
+
+    /** --max-grad-norm through the CLI: one SGD step from B = 0 moves B by lr·max in norm when max < ‖g‖. */
+    @Test
+    void cliMaxGradNorm() {
+        float lr = 0.5f;
+        float max = 1e-3f;
+        Path free = cliTrain("cli-sgd-unclipped", "--optim", "sgd", "--learning-rate", String.valueOf(lr));
+        Path clipped = cliTrain("cli-sgd-clipped", "--optim", "sgd", "--learning-rate", String.valueOf(lr), "--max-grad-norm", String.valueOf(max));
+        float[] b = flatten(Map.of(), tensors(free, true));
+        float[] bc = flatten(Map.of(), tensors(clipped, true));
+        double gradNorm = norm(b) / lr; // B starts at 0 and A has no gradient in the first step: ‖ΔB‖ = lr·‖g‖
+        double clippedNorm = norm(bc) / lr;
+        double cos = 0;
+        for (int i = 0; i < b.length; i++) {
+            cos += (double) b[i] * bc[i];
+        }
+        cos /= norm(b) * norm(bc);
+        System.out.printf(Locale.ROOT, "TrainOptionsIT: CLI --max-grad-norm %.0e: ||g|| %.4f -> %.6e, cosine to the unclipped step %.7f%n",
+                max, gradNorm, clippedNorm, cos);
+        assertTrue(gradNorm > 10 * max, "the gradient is too small for the check: " + gradNorm);
+        assertEquals(max, clippedNorm, max * 1e-3, "the clipped step's norm");
+        assertTrue(cos > 1 - 1e-5, "clipping changed the step's direction: " + cos);
+    }
+
     // ---- 3. the masked loss ----
 
     /**
@@ -686,8 +772,9 @@ class TrainOptionsIT {
             ctx.setAdapter(a, 1f);
             TrainingHandle training = new TrainingHandle(ctx.handle());
             try {
-                training.setOptimizer(1e-3f, 0f, 0f, 0f, 0f);
-                training.initLora(a.handle(), 48, 1, 0);
+                TrainConfig cfg = TrainConfig.builder().contextLength(48).build();
+                training.setOptimizer(1e-3f, cfg);
+                training.initLora(a.handle(), cfg);
                 double[] lc = training.step(s.tokens(), s.labels(), false);
                 nativeLoss = lc[0];
                 counted = (int) lc[1];

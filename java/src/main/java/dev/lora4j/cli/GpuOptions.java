@@ -18,12 +18,17 @@ final class GpuOptions {
 
     /** The load parameters with these options applied; tells the user on stderr when the build ignores them. */
     ModelParams apply(ModelParams p, PrintStream err) {
+        warnIfIgnored(err);
+        ModelParams q = p.withGpuLayers(gpuLayers);
+        return device >= 0 ? q.withDevice(device) : q;
+    }
+
+    /** Tells the user on {@code err} when the build ignores these options (a CPU-only build asked to offload). */
+    void warnIfIgnored(PrintStream err) {
         String ignored = Devices.checkGpuOptions(gpuLayers, device);
         if (ignored != null) {
             err.println("lora4j: " + ignored);
         }
-        ModelParams q = p.withGpuLayers(gpuLayers);
-        return device >= 0 ? q.withDevice(device) : q;
     }
 
     /** Whether the memory report is worth printing without being asked: something was offloaded. */

@@ -16,7 +16,6 @@ import dev.lora4j.train.TrainResult;
 import dev.lora4j.train.TrainingData;
 import java.io.IOException;
 import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -172,7 +171,7 @@ final class TrainCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException, InterruptedException {
         common.apply();
-        PrintStream stdout = new PrintStream(System.out, true, StandardCharsets.UTF_8);
+        PrintStream stdout = CommonOptions.stdout();
         Path dir = outputDir != null ? outputDir : out.resolveSibling(out.getFileName() + ".train");
         Files.createDirectories(dir);
         TrainConfig cfg = TRAIN.toBuilder().learningRate(learningRate).warmupSteps(warmupSteps)
@@ -181,10 +180,7 @@ final class TrainCommand implements Callable<Integer> {
                 .optimizer(TrainConfig.Optimizer.valueOf(optimizer.toUpperCase(Locale.ROOT))).weightDecay(weightDecay)
                 .maxGradNorm(maxGradNorm).loraPlusRatio(loraPlusRatio).evalSteps(evalSteps).earlyStoppingPatience(patience).checkpointSteps(saveSteps)
                 .checkpointDir(dir).threads(common.threads).seed(seed).gpuLayers(gpu.gpuLayers).device(gpu.device).build();
-        String gpuIgnored = dev.lora4j.Devices.checkGpuOptions(gpu.gpuLayers, gpu.device);
-        if (gpuIgnored != null) {
-            System.err.println("lora4j: " + gpuIgnored);
-        }
+        gpu.warnIfIgnored(System.err);
         LoraConfig.Init loraInit = LoraConfig.Init.valueOf(init.toUpperCase(Locale.ROOT));
         LoraConfig lora = LORA.withR(r).withAlpha(alpha).withTargetModules(targetModules).withRsLora(rsLora).withInit(loraInit).withSeed(seed);
         GgmlType type = switch (outType.toLowerCase(Locale.ROOT)) {

@@ -2,8 +2,8 @@ package dev.lora4j.train;
 
 import dev.lora4j.Context;
 import dev.lora4j.ContextParams;
-import dev.lora4j.Model;
 import dev.lora4j.LoraAdapter;
+import dev.lora4j.Model;
 import dev.lora4j.gguf.GgmlType;
 import dev.lora4j.internal.TrainingHandle;
 

@@ -2,7 +2,8 @@
 # Checks native/patches as a series: for k = 1..N the first k patches apply to the pinned llama.cpp and the
 # libraries they touch build (ggml and llama, which the shim links), with the flags of the real build
 # (cmake/Lora4jLlamaBuild.cmake); the shim links against the whole series; and native/patches/cuda/*.patch apply
-# after it (applied only: ggml-cuda needs a CUDA toolkit with cuBLAS to build).
+# after it (applied only: ggml-cuda needs a CUDA toolkit with cuBLAS to build). With the whole series built, upstream's
+# test-backend-ops compares the CPU kernels with the CPU backend's reference path (check_kernels).
 # The source copy and the build directory live in $LORA4J_CACHE/check-patches and are reused across prefixes and
 # runs: the build is configured once, and each prefix rebuilds only what its patch touched. The first run builds
 # ggml and llama whole (minutes); a later one rebuilds what the series changes, and nothing when the patches, the
@@ -81,6 +82,23 @@ check_series() {
   done
 }
 
+# the CPU kernels the series changes (patch 0008), against the CPU backend's reference path (use_ref), with
+# upstream's test cases: test-backend-ops compares the CPU backend with itself in reference mode when -b CPU is given
+check_kernels() {
+  local t0 op
+  t0=$(date +%s)
+  nice -n 10 c++ -std=c++17 -O2 -fopenmp -o "$work/test-backend-ops" "$src/tests/test-backend-ops.cpp" \
+    -I "$src/ggml/include" -I "$src/ggml/src" -L "$build/bin" -lggml -lggml-base -lggml-cpu -Wl,-rpath,"$build/bin" \
+    2> "$work/test-backend-ops-build.log" ||
+    { grep -E 'error' "$work/test-backend-ops-build.log" | head -n 30 >&2; fail "test-backend-ops does not build"; }
+  for op in MUL_MAT CONT CPY DUP MUL OUT_PROD; do
+    "$work/test-backend-ops" test -b CPU -o "$op" > "$work/test-backend-ops-$op.log" 2>&1 ||
+      { grep -E 'FAIL' "$work/test-backend-ops-$op.log" | head -n 20 >&2; fail "test-backend-ops test -b CPU -o $op (whole output: $work/test-backend-ops-$op.log)"; }
+    say "test-backend-ops -b CPU -o $op: $(sed 's/\x1b\[[0-9;]*m//g' "$work/test-backend-ops-$op.log" | grep -oE '[0-9]+/[0-9]+ tests passed')"
+  done
+  say "the CPU kernels agree with the reference path ($(($(date +%s) - t0)) s)"
+}
+
 mapfile -t patches < <(find "$root/native/patches" -maxdepth 1 -name '*.patch' | sort)
 [ ${#patches[@]} -gt 0 ] || fail "no patches in native/patches"
 mapfile -t cuda < <(find "$root/native/patches/cuda" -maxdepth 1 -name '*.patch' 2> /dev/null | sort)
@@ -90,6 +108,7 @@ if [ "$(cat "$work/passed" 2> /dev/null)" = "$stamp" ]; then
 else
   rm -f "$work/passed"
   check_series
+  check_kernels
   echo "$stamp" > "$work/passed"
 fi
 

@@ -2,8 +2,7 @@ import dev.lora4j.Context;
 import dev.lora4j.ContextParams;
 import dev.lora4j.Model;
 import dev.lora4j.gguf.GgmlType;
-import java.io.DataOutputStream;
-import java.io.FileOutputStream;
+import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
@@ -31,7 +30,7 @@ public class Logits {
             }
             int[] tokens = java.util.Arrays.copyOf(all, n);
             c.decode(tokens, 0, true);
-            try (DataOutputStream out = new DataOutputStream(new FileOutputStream(args[3]))) {
+            try (OutputStream out = Files.newOutputStream(Path.of(args[3]))) {
                 ByteBuffer b = ByteBuffer.allocate(4 * n).order(ByteOrder.LITTLE_ENDIAN);
                 for (int t : tokens) {
                     b.putInt(t);

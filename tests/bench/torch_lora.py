@@ -6,7 +6,8 @@ same forward pass as llama.cpp's (RMSNorm, RoPE on adjacent pairs as llama.cpp's
 causal attention, SwiGLU), and first checks it: its logits for the tokens in --check (written by tests/bench/Logits.java,
 llama.cpp's own logits) must agree with llama.cpp's (relative max error < 1e-3, the same argmax at >= 99% of
 positions), or it stops. Then it trains LoRA (r, alpha, targets q,v,o,gate,up,down; A Kaiming-uniform, B zero;
-no dropout) with AdamW (lr 1e-3, no weight decay), batch 1 of --ctx tokens, --threads threads, and prints one line
+no dropout) with AdamW (lr 1e-3, no weight decay), batch 1 of --ctx tokens (--ctx - 1 labelled positions),
+--threads threads, and prints one line
 
     RESULT {"tokens_per_s": ..., "ms_per_step": ..., "peak_rss_mib": ..., ...}
 

@@ -48,7 +48,8 @@ print(round((int(r[-1]["tokens"]) - int(r[0]["tokens"])) / (float(r[-1]["elapsed
 PY
 }
 
-declare -A fwd all train trss torch_tps torch_rss
+declare -A fwd all train trss
+torch_tps=""; torch_rss=""
 for rep in $(seq "$reps"); do
   for t in $types; do
     m="$work/m-$t.gguf"
@@ -67,7 +68,7 @@ for rep in $(seq "$reps"); do
     timed "$py" "$root/tests/bench/torch_lora.py" --gguf "$work/m-f32.gguf" --gguf-py "$src/gguf-py" --check "$work/logits-f32.bin" \
       --ctx "$ctx" --steps "$steps" --threads "$threads" > "$work/torch.log" 2>&1 || { tail "$work/torch.log" >&2; exit 1; }
     tps="$(sed -n 's/^RESULT //p' "$work/torch.log" | python3 -c 'import json,sys; print(json.load(sys.stdin)["tokens_per_s"])')"
-    torch_tps[f32]+=" $tps"; torch_rss[f32]+=" $rss"
+    torch_tps+=" $tps"; torch_rss+=" $rss"
     echo "rep $rep PyTorch F32: $tps tok/s (RSS $rss MiB); $(grep '^check' "$work/torch.log")" >&2
   fi
 done
@@ -79,8 +80,8 @@ echo
 echo "| base | llama-bench pp$ctx tok/s | forward, all logits, tok/s | lora4j train tok/s | step ÷ pp$ctx | step ÷ forward (all logits) | PyTorch LoRA tok/s (F32) | lora4j ÷ PyTorch | lora4j peak RSS MiB | PyTorch peak RSS MiB |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for t in $types; do
-  tp="${torch_tps[f32]:-}"; vs=""; trs=""
-  if [ -n "$tp" ]; then vs="$(ratio "${train[$t]}" "$tp")"; fi
-  if [ "$t" = f32 ] && [ -n "$tp" ]; then trs="$(range "${torch_rss[f32]}")"; tcol="$(range "$tp")"; else tcol=""; fi
+  vs=""; tcol=""; trs=""
+  if [ -n "$torch_tps" ]; then vs="$(ratio "${train[$t]}" "$torch_tps")"; fi
+  if [ "$t" = f32 ] && [ -n "$torch_tps" ]; then tcol="$(range "$torch_tps")"; trs="$(range "$torch_rss")"; fi
   echo "| $t | $(range "${fwd[$t]}") | $(range "${all[$t]}") | $(range "${train[$t]}") | $(ratio "${fwd[$t]}" "${train[$t]}") | $(ratio "${all[$t]}" "${train[$t]}") | $tcol | $vs | $(range "${trss[$t]}") | $trs |"
 done

@@ -1,5 +1,6 @@
 package dev.lora4j.train;
 
+import dev.lora4j.gguf.GgufWriter;
 import dev.lora4j.Lora4jException;
 import java.io.BufferedWriter;
 import java.io.IOException;
@@ -120,7 +121,7 @@ public final class LossLog implements AutoCloseable {
                 for (Row r : kept) {
                     sb.append(format(r)).append('\n');
                 }
-                Path tmp = Files.createTempFile(csv.toAbsolutePath().getParent(), csv.getFileName().toString(), ".tmp");
+                Path tmp = GgufWriter.temporaryFileFor(csv);
                 try {
                     Files.writeString(tmp, sb, StandardCharsets.UTF_8);
                     move(tmp, csv);

@@ -1,5 +1,6 @@
 package dev.lora4j.train;
 
+import dev.lora4j.gguf.GgufWriter;
 import java.awt.BasicStroke;
 import java.awt.Color;
 import java.awt.Font;
@@ -95,7 +96,7 @@ public final class LossPlot {
     public static void writePng(BufferedImage image, Path png) throws IOException {
         Path dir = png.toAbsolutePath().getParent();
         Files.createDirectories(dir);
-        Path tmp = Files.createTempFile(dir, png.getFileName().toString(), ".tmp");
+        Path tmp = GgufWriter.temporaryFileFor(png);
         try {
             if (!ImageIO.write(image, "png", tmp.toFile())) {
                 throw new IllegalStateException("this JDK has no PNG writer");

@@ -3,7 +3,8 @@
 # libraries they touch build (ggml and llama, which the shim links), with the flags of the real build
 # (cmake/Lora4jLlamaBuild.cmake); the shim links against the whole series; and native/patches/cuda/*.patch apply
 # after it (applied only: ggml-cuda needs a CUDA toolkit with cuBLAS to build). With the whole series built, upstream's
-# test-backend-ops compares the CPU kernels with the CPU backend's reference path (check_kernels).
+# test-backend-ops compares the CPU kernels with the CPU backend's reference path, and native/tests/gradcheck.cpp the
+# backward passes the series adds with finite differences (check_kernels).
 # The source copy and the build directory live in $LORA4J_CACHE/check-patches and are reused across prefixes and
 # runs: the build is configured once, and each prefix rebuilds only what its patch touched. The first run builds
 # ggml and llama whole (minutes); a later one rebuilds what the series changes, and nothing when the patches, the
@@ -97,12 +98,22 @@ check_kernels() {
     say "test-backend-ops -b CPU -o $op: $(sed 's/\x1b\[[0-9;]*m//g' "$work/test-backend-ops-$op.log" | grep -oE '[0-9]+/[0-9]+ tests passed')"
   done
   say "the CPU kernels agree with the reference path ($(($(date +%s) - t0)) s)"
+  # the backward passes that patches 0009 and 0010 add, against central differences of a double-precision model of
+  # each op (native/tests/gradcheck.cpp): upstream's `test-backend-ops grad` marks no parameter for most of them, and
+  # its error, the mean of (a-b)/(a+b), is NaN and passes wherever a gradient is 0 on both sides
+  t0=$(date +%s)
+  nice -n 10 c++ -std=c++17 -O2 -o "$work/gradcheck" "$root/native/tests/gradcheck.cpp" -I "$src/ggml/include" \
+    -L "$build/bin" -lggml -lggml-base -lggml-cpu -Wl,-rpath,"$build/bin" 2> "$work/gradcheck-build.log" ||
+    { grep -E 'error' "$work/gradcheck-build.log" | head -n 30 >&2; fail "native/tests/gradcheck.cpp does not build"; }
+  "$work/gradcheck" > "$work/gradcheck.log" 2>&1 ||
+    { grep -vE '^ *OK ' "$work/gradcheck.log" | head -n 30 >&2; fail "native/tests/gradcheck (whole output: $work/gradcheck.log)"; }
+  say "backward passes against finite differences: $(grep -E '^[A-Z_]+: [0-9]+/[0-9]+ passed' "$work/gradcheck.log" | paste -sd ' ') ($(($(date +%s) - t0)) s)"
 }
 
 mapfile -t patches < <(find "$root/native/patches" -maxdepth 1 -name '*.patch' | sort)
 [ ${#patches[@]} -gt 0 ] || fail "no patches in native/patches"
 mapfile -t cuda < <(find "$root/native/patches/cuda" -maxdepth 1 -name '*.patch' 2> /dev/null | sort)
-stamp="$({ echo "$config"; cat "${patches[@]}" "${cuda[@]}" "${BASH_SOURCE[0]}"; } | sha256sum | cut -d' ' -f1)"
+stamp="$({ echo "$config"; cat "${patches[@]}" "${cuda[@]}" "${BASH_SOURCE[0]}" "$root/native/tests/gradcheck.cpp"; } | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$work/passed" 2> /dev/null)" = "$stamp" ]; then
   say "native/patches, native/patches/cuda and the flags are those that passed last ($work/passed): not rebuilt"
 else

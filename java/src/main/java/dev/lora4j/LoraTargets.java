@@ -12,8 +12,10 @@ import java.util.Set;
 
 /**
  * PEFT's {@code target_modules} in llama.cpp's tensor names: {@code q, k, v, o, gate, up, down} (or their GGUF
- * names {@code attn_q}, …, or PEFT's {@code q_proj}, …), {@code all-linear} (all seven, as in PEFT: not the output
- * layer) and {@code lm_head} (the output layer, {@code output.weight}).
+ * names {@code attn_q}, …, or PEFT's {@code q_proj}, …), the fused projections of Phi-3 ({@code qkv}: GGUF
+ * {@code attn_qkv}, PEFT {@code qkv_proj}; {@code gate_up}: GGUF {@code ffn_up}, PEFT {@code gate_up_proj}),
+ * {@code all-linear} (every projection of a block that the model has, as in PEFT: not the output layer) and
+ * {@code lm_head} (the output layer, {@code output.weight}).
  */
 public final class LoraTargets {
     /** PEFT short name → GGUF module name (blk.N.<module>.weight). */
@@ -24,10 +26,12 @@ public final class LoraTargets {
         m.put("q", "attn_q");
         m.put("k", "attn_k");
         m.put("v", "attn_v");
+        m.put("qkv", "attn_qkv");
         m.put("o", "attn_output");
         m.put("gate", "ffn_gate");
         m.put("up", "ffn_up");
         m.put("down", "ffn_down");
+        m.put("gate_up", "ffn_up"); // Phi-3 stores gate and up as one tensor under ffn_up
         MODULES = java.util.Collections.unmodifiableMap(m);
     }
 

@@ -11,6 +11,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
 import java.util.Set;
+import java.util.TreeSet;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -18,15 +19,13 @@ import java.util.regex.Pattern;
  * What llama.cpp would abort the process on, checked in Java before a model file reaches it. {@link GgufFile}
  * validates the structure of a GGUF; this checks the meaning: the hyper-parameters llama.cpp guards with
  * {@code GGML_ASSERT} (not exceptions) and the vocabulary invariants it asserts while loading and tokenizing.
- * Architectures other than llama are refused unless the caller trusts the file ({@link ModelParams#anyArchitecture()}):
- * llama.cpp knows ~150, each with its own unchecked hyper-parameters. The inventory behind each rule is in
- * {@code docs/reliability.md}.
+ * Architectures other than the audited ones ({@link Architectures#AUDITED}) are refused unless the caller trusts the file
+ * ({@link ModelParams#anyArchitecture()}): llama.cpp knows ~150, each with its own unchecked hyper-parameters. The
+ * inventory behind each rule is in {@code docs/reliability.md}.
  */
 final class ModelCheck {
     private ModelCheck() {}
 
-    /** The architectures whose loading lora4j has audited and tests. */
-    static final Set<String> AUDITED_ARCHITECTURES = Set.of("llama");
     /** Tokenizers whose loading lora4j has audited: SPM, BPE, WPM, UGM. */
     static final Set<String> AUDITED_TOKENIZERS = Set.of("llama", "gpt2", "bert", "t5");
     /** Tokenizers llama.cpp also knows (loaded only for trusted files). */
@@ -43,13 +42,13 @@ final class ModelCheck {
         checkVocabulary(f, anyArchitecture, problems);
         String arch = f.architecture().orElse(null);
         if (!vocabOnly && arch != null) {
-            if (!AUDITED_ARCHITECTURES.contains(arch) && !anyArchitecture) {
-                problems.add("architecture '" + arch + "' is not one lora4j has audited (" + String.join(", ", AUDITED_ARCHITECTURES)
+            if (!Architectures.AUDITED.contains(arch) && !anyArchitecture) {
+                problems.add("architecture '" + arch + "' is not one lora4j has audited (" + String.join(", ", new TreeSet<>(Architectures.AUDITED))
                         + "); load it with ModelParams.withAnyArchitecture(true) (CLI: --any-architecture) if you trust the file");
             }
             checkHyperParameters(f, arch, problems);
-            if (arch.equals("llama")) {
-                checkLlama(f, problems);
+            if (Architectures.AUDITED.contains(arch)) {
+                checkAttention(f, arch, problems);
             }
         }
         checkSplits(path, f, problems);
@@ -156,9 +155,12 @@ final class ModelCheck {
                 .ifPresent(n -> problems.add(p + "full_attention_interval is 0"));
     }
 
-    /** What the llama graph asserts or divides by: heads, head sizes, output width, causality. */
-    private static void checkLlama(GgufFile f, List<String> problems) {
-        String p = "llama.";
+    /** Architectures whose graphs assert that RoPE rotates the whole head ({@code n_embd_head == n_rot}). */
+    private static final Set<String> FULL_ROPE = Set.of("qwen2", "qwen3", "qwen3moe", "mistral3");
+
+    /** What the audited architectures' graphs assert or divide by: heads, head sizes, output width, causality. */
+    private static void checkAttention(GgufFile f, String arch, List<String> problems) {
+        String p = arch + ".";
         long nEmbd = integer(f, p + "embedding_length").orElse(0L);
         List<Long> heads = integers(f, p + "attention.head_count");
         if (heads.isEmpty() || nEmbd <= 0) {
@@ -187,12 +189,14 @@ final class ModelCheck {
             problems.add(p + "attention.key_length " + headK + " differs from value_length " + headV);
         } else if (headK <= 0 || headK % 2 != 0 || rope % 2 != 0) {
             problems.add("the head size " + headK + " (rope dimensions " + rope + ") must be even and positive");
+        } else if (FULL_ROPE.contains(arch) && rope != headK) {
+            problems.add(p + "rope.dimension_count " + rope + " differs from the head size " + headK + " (the " + arch + " graph asserts they are equal)");
         }
         integer(f, p + "embedding_length_out").filter(n -> n != nEmbd)
                 .ifPresent(n -> problems.add(p + "embedding_length_out " + n + " differs from embedding_length " + nEmbd));
         Optional<GgufValue> causal = f.get(p + "attention.causal");
         if (causal.isPresent() && causal.get().type() == GgufValueType.BOOL && !causal.get().asBoolean()) {
-            problems.add(p + "attention.causal is false (a llama model is causal)");
+            problems.add(p + "attention.causal is false (a " + arch + " model is causal)");
         }
     }
 

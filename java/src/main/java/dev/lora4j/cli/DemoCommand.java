@@ -10,8 +10,8 @@ import dev.lora4j.ModelParams;
 import dev.lora4j.SamplerParams;
 import dev.lora4j.gguf.GgmlType;
 import dev.lora4j.gguf.GgufFile;
-import dev.lora4j.gguf.LlamaModelBuilder;
-import dev.lora4j.gguf.LlamaModelSpec;
+import dev.lora4j.gguf.ModelBuilder;
+import dev.lora4j.gguf.ModelSpec;
 import dev.lora4j.merge.LoraMerger;
 import dev.lora4j.merge.MergeOptions;
 import dev.lora4j.merge.MergeReport;
@@ -110,11 +110,11 @@ final class DemoCommand implements Callable<Integer> {
         Path pretrained = dir.resolve("base-pretrained-f32.gguf");
         Path q8 = dir.resolve("base-q8_0.gguf");
         try (Vocab v = Vocab.open(null); GgufFile vocab = GgufFile.open(v.path())) {
-            int nVocab = LlamaModelBuilder.vocabSize(vocab);
-            LlamaModelSpec spec = LlamaModelSpec.of(nVocab, 64, 2, 4, 2, 192).withName("lora4j-demo").withContext(256);
+            int nVocab = ModelBuilder.vocabSize(vocab);
+            ModelSpec spec = ModelSpec.of(nVocab, 64, 2, 4, 2, 192).withName("lora4j-demo").withContext(256);
             out.printf(Locale.ROOT, "1. building a llama model: %,d parameters (n_embd %d, %d layers, n_ff %d, LLaMA vocabulary of %d tokens)%n",
                     spec.parameterCount(), spec.nEmbd(), spec.nLayer(), spec.nFf(), nVocab);
-            LlamaModelBuilder.write(spec, vocab, f32, GgmlType.F32, 42, (d, t) -> { });
+            ModelBuilder.write(spec, vocab, f32, GgmlType.F32, 42, (d, t) -> { });
         }
         Path corpus = dir.resolve("stories.txt");
         writeStories(corpus, DemoCorpus.baseStories(1500, 1));

@@ -14,9 +14,11 @@
  *   <li>{@link dev.lora4j.gguf.GgmlType} lists every ggml tensor type with its block geometry;
  *       {@link dev.lora4j.gguf.GgmlQuant} converts F32/F16/BF16/Q8_0/Q4_0 bit-exactly like ggml's reference
  *       code (and dequantises a few more types).</li>
- *   <li>{@link dev.lora4j.gguf.LlamaModelBuilder} writes random-weight llama models of a given
- *       {@link dev.lora4j.gguf.LlamaModelSpec} (presets by parameter count) with a real tokenizer copied
- *       from a vocabulary GGUF, for tests and benchmarks.</li>
+ *   <li>{@link dev.lora4j.gguf.ModelBuilder} writes random-weight models of a given
+ *       {@link dev.lora4j.gguf.ModelSpec} (presets by parameter count) in the layout of one of the architectures
+ *       people fine-tune ({@link dev.lora4j.gguf.ModelSpec.Arch}: llama, Llama 3, Qwen2, Qwen3, Qwen3-MoE,
+ *       Mistral 3, Phi-3, Gemma 3) with a real tokenizer copied from a vocabulary GGUF, for tests and
+ *       benchmarks.</li>
  * </ul>
  *
  * <p>Errors: malformed files throw {@link dev.lora4j.gguf.GgufFormatException} (a

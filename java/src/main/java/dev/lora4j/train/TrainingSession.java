@@ -77,19 +77,15 @@ final class TrainingSession implements AutoCloseable {
     }
 
     /**
-     * The training graph must have a backward pass for every op: ggml aborts the process on one without (a
-     * mixture-of-experts layer's MUL_MAT_ID, and the ops of architectures other than llama).
+     * The training graph must have a backward pass for every op: ggml aborts the process on one without
+     * ({@link dev.lora4j.Architectures#trainingRefusal}).
      */
     static void checkTrainable(Model model) {
         String arch = model.metadata("general.architecture").orElse("?");
-        if (!arch.equals("llama")) {
-            throw new dev.lora4j.Lora4jException("cannot train a '" + arch + "' model: lora4j trains llama-architecture models");
-        }
-        long experts = model.metadata("llama.expert_count").map(Long::parseLong).orElse(0L);
-        if (experts > 0) {
-            throw new dev.lora4j.Lora4jException("cannot train a mixture-of-experts model (" + experts
-                    + " experts): ggml has no backward pass for MUL_MAT_ID");
-        }
+        long experts = model.metadata(arch + ".expert_count").map(Long::parseLong).orElse(0L);
+        dev.lora4j.Architectures.trainingRefusal(arch, experts).ifPresent(why -> {
+            throw new dev.lora4j.Lora4jException(why);
+        });
     }
 
     /** Forgets the training state and frees the context. Idempotent. */

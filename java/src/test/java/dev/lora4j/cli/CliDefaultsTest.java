@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import dev.lora4j.ContextParams;
 import dev.lora4j.ModelParams;
 import dev.lora4j.SamplerParams;
-import dev.lora4j.gguf.LlamaModelSpec;
+import dev.lora4j.gguf.ModelSpec;
 import org.junit.jupiter.api.Test;
 import picocli.CommandLine;
 
@@ -34,6 +34,6 @@ class CliDefaultsTest {
     void buildModelTakesTheSpecsContext() {
         BuildModelCommand b = new BuildModelCommand();
         new CommandLine(b).parseArgs("-o", "out.gguf", "--params", "1M");
-        assertEquals(LlamaModelSpec.DEFAULT_CONTEXT, b.ctx);
+        assertEquals(ModelSpec.DEFAULT_CONTEXT, b.ctx);
     }
 }

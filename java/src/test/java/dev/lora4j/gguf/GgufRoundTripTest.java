@@ -81,7 +81,7 @@ class GgufRoundTripTest {
             }
             if (expectTensors) {
                 assertEquals("llama", g.architecture().orElseThrow());
-                int nVocab = LlamaModelBuilder.vocabSize(g);
+                int nVocab = ModelBuilder.vocabSize(g);
                 assertEquals(nVocab, g.get("tokenizer.ggml.scores").orElseThrow().asFloatArray().length);
             }
             GgufWriter.copyOf(g).write(out);

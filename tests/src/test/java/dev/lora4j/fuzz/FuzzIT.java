@@ -11,8 +11,8 @@ import dev.lora4j.gguf.GgufFile;
 import dev.lora4j.gguf.GgufValue;
 import dev.lora4j.gguf.GgufValueType;
 import dev.lora4j.gguf.GgufWriter;
-import dev.lora4j.gguf.LlamaModelBuilder;
-import dev.lora4j.gguf.LlamaModelSpec;
+import dev.lora4j.gguf.ModelBuilder;
+import dev.lora4j.gguf.ModelSpec;
 import dev.lora4j.gguf.ProgressListener;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -77,12 +77,12 @@ class FuzzIT {
             }
         }
         try (GgufFile vocab = GgufFile.open(base)) {
-            LlamaModelSpec spec = new LlamaModelSpec("fuzz-gqa", LlamaModelBuilder.vocabSize(vocab), 32, 2, 4, 2, 64, 128,
+            ModelSpec spec = new ModelSpec("fuzz-gqa", ModelBuilder.vocabSize(vocab), 32, 2, 4, 2, 64, 128,
                     10000f, 1e-5f, false);
             for (GgmlType t : List.of(GgmlType.F32, GgmlType.Q8_0, GgmlType.Q4_0)) {
                 Path out = dir.resolve("built-gqa-" + t.name().toLowerCase(Locale.ROOT) + ".gguf");
                 if (!Files.exists(out)) {
-                    LlamaModelBuilder.write(spec, vocab, out, t, 7, ProgressListener.NONE);
+                    ModelBuilder.write(spec, vocab, out, t, 7, ProgressListener.NONE);
                 }
             }
         }

@@ -17,8 +17,8 @@ import dev.lora4j.Model;
 import dev.lora4j.SamplerParams;
 import dev.lora4j.gguf.GgmlType;
 import dev.lora4j.gguf.GgufFile;
-import dev.lora4j.gguf.LlamaModelBuilder;
-import dev.lora4j.gguf.LlamaModelSpec;
+import dev.lora4j.gguf.ModelBuilder;
+import dev.lora4j.gguf.ModelSpec;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -187,10 +187,10 @@ class ApiIT {
     @Test
     void builtModelsLoadInEveryTypeAndQuantise() {
         try (GgufFile vocab = GgufFile.open(TestFiles.llamaSource().resolve("models/ggml-vocab-llama-spm.gguf"))) {
-            LlamaModelSpec spec = LlamaModelSpec.of(LlamaModelBuilder.vocabSize(vocab), 128, 2, 4, 2, 256);
+            ModelSpec spec = ModelSpec.of(ModelBuilder.vocabSize(vocab), 128, 2, 4, 2, 256);
             for (GgmlType type : List.of(GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0)) {
                 Path p = tmp.resolve("built-" + type + ".gguf");
-                LlamaModelBuilder.write(spec, vocab, p, type, 7, (d, t) -> { });
+                ModelBuilder.write(spec, vocab, p, type, 7, (d, t) -> { });
                 try (Model m = Model.load(p); Context ctx = m.newContext(ContextParams.defaults().withContextSize(256))) {
                     assertEquals(spec.parameterCount(), m.parameterCount(), type.toString());
                     assertEquals(128, m.embeddingLength());

@@ -15,8 +15,8 @@ import dev.lora4j.ModelParams;
 import dev.lora4j.bench.GpuSupport;
 import dev.lora4j.gguf.GgmlType;
 import dev.lora4j.gguf.GgufFile;
-import dev.lora4j.gguf.LlamaModelBuilder;
-import dev.lora4j.gguf.LlamaModelSpec;
+import dev.lora4j.gguf.ModelBuilder;
+import dev.lora4j.gguf.ModelSpec;
 import dev.lora4j.gguf.ProgressListener;
 import dev.lora4j.train.LoraConfig;
 import dev.lora4j.train.LoraTrainer;
@@ -215,8 +215,8 @@ class GpuIT {
         assumeGpu();
         Path base = tmp.resolve("train-q8_0.gguf");
         try (GgufFile vocab = GgufFile.open(vocabFile())) {
-            LlamaModelSpec spec = LlamaModelSpec.of(LlamaModelBuilder.vocabSize(vocab), 256, 2, 4, 2, 704);
-            LlamaModelBuilder.write(spec, vocab, base, GgmlType.Q8_0, 3, ProgressListener.NONE);
+            ModelSpec spec = ModelSpec.of(ModelBuilder.vocabSize(vocab), 256, 2, 4, 2, 704);
+            ModelBuilder.write(spec, vocab, base, GgmlType.Q8_0, 3, ProgressListener.NONE);
         }
         int ctx = 256;
         List<TrainingSample> samples = new ArrayList<>();

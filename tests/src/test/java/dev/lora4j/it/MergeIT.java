@@ -22,8 +22,8 @@ import dev.lora4j.gguf.GgufFile;
 import dev.lora4j.gguf.GgufTensorInfo;
 import dev.lora4j.gguf.GgufValue;
 import dev.lora4j.gguf.GgufWriter;
-import dev.lora4j.gguf.LlamaModelBuilder;
-import dev.lora4j.gguf.LlamaModelSpec;
+import dev.lora4j.gguf.ModelBuilder;
+import dev.lora4j.gguf.ModelSpec;
 import dev.lora4j.gguf.ProgressListener;
 import dev.lora4j.merge.LoraMerger;
 import dev.lora4j.merge.MergeOptions;
@@ -409,10 +409,10 @@ class MergeIT {
     void killedMergeLeavesNoPartialOutput() throws Exception {
         Path vocab = TestFiles.sharedModel(F16_MODEL);
         Path base = tmp.resolve("base-f16.gguf");
-        LlamaModelSpec spec;
+        ModelSpec spec;
         try (GgufFile vf = GgufFile.open(vocab)) {
-            spec = LlamaModelSpec.ofParameters(24_000_000L, LlamaModelBuilder.vocabSize(vf));
-            LlamaModelBuilder.write(spec, vf, base, GgmlType.F16, 1, ProgressListener.NONE);
+            spec = ModelSpec.ofParameters(24_000_000L, ModelBuilder.vocabSize(vf));
+            ModelBuilder.write(spec, vf, base, GgmlType.F16, 1, ProgressListener.NONE);
         }
         Path adapter = writeAdapter(tmp.resolve("a.gguf"), base, targets(base, "attn_q", "attn_k", "attn_v", "attn_output", "ffn_up",
                 "ffn_gate", "ffn_down"), 8, 16f, GgmlType.F32, GgmlType.F32, 0.1, 0.01, 15);

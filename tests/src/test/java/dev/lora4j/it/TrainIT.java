@@ -109,7 +109,7 @@ class TrainIT {
         try (Model m = Model.load(base)) {
             sample = sampleFrom(m, story(), 48);
         }
-        assertGradientsAgreeWithFiniteDifferences(base, sample, 4, new int[] {0, 4}, 1e-3f);
+        GradientCheck.againstFiniteDifferences(tmp, base, sample, 4, new int[] {0, 4}, 1e-3f, 0.02);
     }
 
     /**
@@ -125,7 +125,7 @@ class TrainIT {
             sample = sampleFrom(m, story(), 128);
         }
         // its random weights give gradients of 3e-3 to 7e-2 at a loss near ln(512): h = 1e-2 resolves them to < 1%
-        assertGradientsAgreeWithFiniteDifferences(base, sample, 16, new int[] {0, 1}, 1e-2f);
+        GradientCheck.againstFiniteDifferences(tmp, base, sample, 16, new int[] {0, 1}, 1e-2f, 0.02);
     }
 
     /**
@@ -147,8 +147,8 @@ class TrainIT {
             try (Model m = Model.load(q)) {
                 sample = sampleFrom(m, story(), 128);
             }
-            java.util.Map<String, float[][]> onQuantised = sgdStep(q, sample, 16);
-            java.util.Map<String, float[][]> onCopy = sgdStep(copy, sample, 16);
+            java.util.Map<String, float[][]> onQuantised = GradientCheck.sgdStep(tmp, q, sample, 16);
+            java.util.Map<String, float[][]> onCopy = GradientCheck.sgdStep(tmp, copy, sample, 16);
             double worst = 1;
             for (String target : onCopy.keySet()) {
                 for (int ab = 0; ab < 2; ab++) {
@@ -174,94 +174,11 @@ class TrainIT {
     private Path wideModel(GgmlType type) {
         Path out = tmp.resolve("wide-" + type + ".gguf");
         try (dev.lora4j.gguf.GgufFile vocab = dev.lora4j.gguf.GgufFile.open(TestFiles.sharedModel("stories260K.gguf"))) {
-            dev.lora4j.gguf.LlamaModelSpec spec = dev.lora4j.gguf.LlamaModelSpec.of(
-                    dev.lora4j.gguf.LlamaModelBuilder.vocabSize(vocab), 256, 2, 4, 2, 768);
-            dev.lora4j.gguf.LlamaModelBuilder.write(spec, vocab, out, type, 5, (d, t) -> { });
+            dev.lora4j.gguf.ModelSpec spec = dev.lora4j.gguf.ModelSpec.of(
+                    dev.lora4j.gguf.ModelBuilder.vocabSize(vocab), 256, 2, 4, 2, 768);
+            dev.lora4j.gguf.ModelBuilder.write(spec, vocab, out, type, 5, (d, t) -> { });
         }
         return out;
-    }
-
-    /** A non-zero all-linear adapter of rank r (A and B both random, so that both have gradients), for base. */
-    private Path randomAdapter(Path base, int r) {
-        Path init = tmp.resolve("init-" + base.getFileName());
-        try (dev.lora4j.gguf.GgufFile b = dev.lora4j.gguf.GgufFile.open(base)) {
-            dev.lora4j.LoraAdapterWriter.random(b, List.of("all-linear"), r, r, 0.1f, 0.1f, 11).write(init);
-        }
-        return init;
-    }
-
-    private static TrainConfig sgd(int ctx) {
-        return TrainConfig.builder().contextLength(ctx).optimizer(TrainConfig.Optimizer.SGD).learningRate(1f).threads(2).build();
-    }
-
-    private static LoraConfig allLinear(int r) {
-        return LoraConfig.defaults().withR(r).withAlpha(r).withTargetModules(List.of("all-linear")).withSeed(1);
-    }
-
-    /** The gradient of every target's A and B ({A, B} per target) from one SGD step with lr 1 on the sample. */
-    private java.util.Map<String, float[][]> sgdStep(Path base, TrainingSample sample, int r) {
-        try (LoraTrainer t = LoraTrainer.createFrom(base, randomAdapter(base, r), allLinear(r), sgd(sample.tokens().length))) {
-            java.util.Map<String, float[]> a0 = t.loraA();
-            java.util.Map<String, float[]> b0 = t.loraB();
-            TrainerTestAccess.trainOn(t, sample);
-            java.util.Map<String, float[]> a1 = t.loraA();
-            java.util.Map<String, float[]> b1 = t.loraB();
-            java.util.Map<String, float[][]> grads = new java.util.TreeMap<>();
-            for (String target : a0.keySet()) {
-                grads.put(target, new float[][] {difference(a0.get(target), a1.get(target)), difference(b0.get(target), b1.get(target))});
-            }
-            return grads;
-        }
-    }
-
-    private static float[] difference(float[] before, float[] after) {
-        float[] d = new float[before.length];
-        for (int i = 0; i < d.length; i++) {
-            d[i] = before[i] - after[i];
-        }
-        return d;
-    }
-
-    /**
-     * The analytic gradient of every target type (q, k, v, o, gate, up, down) in the given layers agrees with central
-     * finite differences (step h) within 2%, for the element of A and of B that one SGD step (lr 1) moved most.
-     */
-    private void assertGradientsAgreeWithFiniteDifferences(Path base, TrainingSample sample, int r, int[] layers, float h) {
-        try (LoraTrainer t = LoraTrainer.createFrom(base, randomAdapter(base, r), allLinear(r), sgd(sample.tokens().length))) {
-            java.util.Map<String, float[]> a0 = t.loraA();
-            java.util.Map<String, float[]> b0 = t.loraB();
-            TrainerTestAccess.trainOn(t, sample); // SGD with lr 1 and no decay: parameter -= gradient
-            java.util.Map<String, float[]> a1 = t.loraA();
-            java.util.Map<String, float[]> b1 = t.loraB();
-            t.setWeights(a0, b0);
-            int checked = 0;
-            double worst = 0;
-            List<String> failures = new java.util.ArrayList<>();
-            for (int layer : layers) {
-                for (String module : List.of("attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down")) {
-                    String target = "blk." + layer + "." + module + ".weight";
-                    for (boolean isB : new boolean[] {false, true}) {
-                        GradientProbe g = GradientProbe.largestStep(t, sample, target, isB, isB ? b0.get(target) : a0.get(target),
-                                isB ? b1.get(target) : a1.get(target), h);
-                        int idx = g.index();
-                        double analytic = g.step();
-                        double numeric = g.finiteDifference();
-                        double rel = Math.abs(numeric - analytic) / Math.max(Math.abs(numeric), Math.abs(analytic));
-                        System.out.printf("TrainIT: grad %-26s %s[%d]: analytic %+.6e, finite differences %+.6e, rel. error %.3f%%%n",
-                                target, isB ? "B" : "A", idx, analytic, numeric, 100 * rel);
-                        if (Math.abs(analytic) <= 1e-6) {
-                            failures.add(target + ": no gradient reached it");
-                        } else if (rel >= 0.02) {
-                            failures.add(target + (isB ? " B" : " A") + ": analytic " + analytic + " vs finite differences " + numeric);
-                        }
-                        worst = Math.max(worst, rel);
-                        checked++;
-                    }
-                }
-            }
-            System.out.printf("TrainIT: %s: %d gradients checked, worst relative error %.3f%%%n", base.getFileName(), checked, 100 * worst);
-            assertTrue(failures.isEmpty(), String.join("\n", failures));
-        }
     }
 
     /** A checkpoint restores adapter, AdamW moments, step and data position: the resumed loss curve is the same curve. */
@@ -340,8 +257,8 @@ class TrainIT {
     void deepModelsTrain() {
         Path deep = tmp.resolve("deep.gguf");
         try (dev.lora4j.gguf.GgufFile vocab = dev.lora4j.gguf.GgufFile.open(TestFiles.llamaSource().resolve("models/ggml-vocab-llama-spm.gguf"))) {
-            dev.lora4j.gguf.LlamaModelSpec spec = dev.lora4j.gguf.LlamaModelSpec.of(dev.lora4j.gguf.LlamaModelBuilder.vocabSize(vocab), 64, 32, 4, 2, 128);
-            dev.lora4j.gguf.LlamaModelBuilder.write(spec, vocab, deep, GgmlType.Q8_0, 3, (d, t) -> { });
+            dev.lora4j.gguf.ModelSpec spec = dev.lora4j.gguf.ModelSpec.of(dev.lora4j.gguf.ModelBuilder.vocabSize(vocab), 64, 32, 4, 2, 128);
+            dev.lora4j.gguf.ModelBuilder.write(spec, vocab, deep, GgmlType.Q8_0, 3, (d, t) -> { });
         }
         TrainingSample s;
         try (Model m = Model.load(deep)) {

@@ -23,6 +23,16 @@ import java.util.TreeMap;
 final class GradientCheck {
     private GradientCheck() {}
 
+    /** Every target's A and B before and after one SGD step (lr 1: the difference is the gradient). */
+    private record Step(Map<String, float[]> a0, Map<String, float[]> b0, Map<String, float[]> a1, Map<String, float[]> b1) {
+        static Step take(LoraTrainer t, TrainingSample sample) {
+            Map<String, float[]> a0 = t.loraA();
+            Map<String, float[]> b0 = t.loraB();
+            TrainerTestAccess.trainOn(t, sample);
+            return new Step(a0, b0, t.loraA(), t.loraB());
+        }
+    }
+
     /** The result of {@link #againstFiniteDifferences}: gradients checked and the worst relative error. */
     record Result(int checked, double worst) {}
 
@@ -46,14 +56,11 @@ final class GradientCheck {
     /** The gradient of every target's A and B ({A, B} per target name) from one SGD step on the sample. */
     static Map<String, float[][]> sgdStep(Path dir, Path base, TrainingSample sample, int r) {
         try (LoraTrainer t = LoraTrainer.createFrom(base, randomAdapter(dir, base, r), allLinear(r), sgd(sample.tokens().length))) {
-            Map<String, float[]> a0 = t.loraA();
-            Map<String, float[]> b0 = t.loraB();
-            TrainerTestAccess.trainOn(t, sample);
-            Map<String, float[]> a1 = t.loraA();
-            Map<String, float[]> b1 = t.loraB();
+            Step st = Step.take(t, sample);
             Map<String, float[][]> grads = new TreeMap<>();
-            for (String target : a0.keySet()) {
-                grads.put(target, new float[][] {difference(a0.get(target), a1.get(target)), difference(b0.get(target), b1.get(target))});
+            for (String target : st.a0().keySet()) {
+                grads.put(target, new float[][] {difference(st.a0().get(target), st.a1().get(target)),
+                        difference(st.b0().get(target), st.b1().get(target))});
             }
             return grads;
         }
@@ -93,11 +100,8 @@ final class GradientCheck {
     static Result againstFiniteDifferences(Path dir, Path base, TrainingSample sample, int r, int[] layers, float h, int k,
                                            double tolerance) {
         try (LoraTrainer t = LoraTrainer.createFrom(base, randomAdapter(dir, base, r), allLinear(r), sgd(sample.tokens().length))) {
-            Map<String, float[]> a0 = t.loraA();
-            Map<String, float[]> b0 = t.loraB();
-            TrainerTestAccess.trainOn(t, sample);
-            Map<String, float[]> a1 = t.loraA();
-            Map<String, float[]> b1 = t.loraB();
+            Step st = Step.take(t, sample);
+            Map<String, float[]> a0 = st.a0(), b0 = st.b0(), a1 = st.a1(), b1 = st.b1();
             t.setWeights(a0, b0);
             int checked = 0;
             double worst = 0;

@@ -20,6 +20,9 @@ import dev.lora4j.gguf.GgufTensorInfo;
 import dev.lora4j.gguf.GgufValue;
 import dev.lora4j.gguf.GgufValueType;
 import dev.lora4j.gguf.GgufWriter;
+import dev.lora4j.gguf.ModelBuilder;
+import dev.lora4j.gguf.ModelSpec;
+import dev.lora4j.gguf.ModelSpec.Arch;
 import dev.lora4j.merge.MergeOptions;
 import dev.lora4j.train.DataOptions;
 import dev.lora4j.train.LoraConfig;
@@ -46,8 +49,13 @@ class HostileInputIT {
 
     /** stories260K (llama, SPM, 8 heads of 8, 4 KV heads, 5 layers) with its metadata edited. */
     private Path variant(String name, Consumer<GgufWriter> edit) {
+        return edited(TestFiles.sharedModel("stories260K.gguf"), name, edit);
+    }
+
+    /** {@code model} with its metadata edited, as {@code name}.gguf. */
+    private Path edited(Path model, String name, Consumer<GgufWriter> edit) {
         Path out = tmp.resolve(name + ".gguf");
-        try (GgufFile f = GgufFile.open(TestFiles.sharedModel("stories260K.gguf"))) {
+        try (GgufFile f = GgufFile.open(model)) {
             GgufWriter w = GgufWriter.copyOf(f);
             edit.accept(w);
             w.write(out);
@@ -102,6 +110,26 @@ class HostileInputIT {
         }), "must be even");
         refused(variant("embd-out", w -> w.set("llama.embedding_length_out", u32(1))), "embedding_length_out 1");
         refused(variant("noncausal", w -> w.set("llama.attention.causal", GgufValue.ofBool(false))), "causal is false");
+    }
+
+    /** The attention shapes the graphs of the other audited architectures assert or divide by. */
+    @Test
+    void auditedArchitecturesAttentionShapes() {
+        for (Arch arch : List.of(Arch.GEMMA3, Arch.MISTRAL3)) {
+            Path built = tmp.resolve(arch.id() + ".gguf");
+            try (GgufFile vocab = GgufFile.open(TestFiles.llamaSource().resolve("models").resolve(arch.defaultVocabulary()))) {
+                ModelBuilder.write(ModelSpec.of(arch, ModelBuilder.vocabSize(vocab), 64, 1, 4, 2, 64), vocab, built, GgmlType.F16, 1, (d, t) -> { });
+            }
+            String a = arch.ggufArchitecture() + ".";
+            refused(edited(built, arch.id() + "-heads0", w -> w.set(a + "attention.head_count", u32(0))), "head_count has 0");
+            refused(edited(built, arch.id() + "-kv3", w -> w.set(a + "attention.head_count_kv", u32(3))), "does not divide");
+            if (arch == Arch.MISTRAL3) {
+                refused(edited(built, arch.id() + "-rope8", w -> w.set(a + "rope.dimension_count", u32(8))), "rope.dimension_count 8 differs from the head size 16");
+            }
+            try (Model m = Model.load(built)) { // audited: no trust needed
+                assertEquals(arch.ggufArchitecture(), m.metadata("general.architecture").orElseThrow());
+            }
+        }
     }
 
     @Test

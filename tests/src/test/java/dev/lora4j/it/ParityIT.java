@@ -58,20 +58,7 @@ class ParityIT {
                  Context ctx = m.newContext(ContextParams.defaults().withContextSize(512).withThreads(2))) {
                 ours = ctx.generate(PROMPT, 32, SamplerParams.greedy(), null).text();
             }
-            TestFiles.Result ref = null;
-            // llama-completion prints through an asynchronous log thread; on a loaded machine its last piece is
-            // sometimes lost at exit (a truncated stdout, seen once in CI): run it again then, at most twice
-            for (int attempt = 0; attempt < 3; attempt++) {
-                ref = TestFiles.run(TestFiles.cmd(TestFiles.tool("llama-completion"), "-m", model, "-p", PROMPT,
-                        "-n", 32, "--temp", 0, "-no-cnv", "--no-display-prompt", "-t", 2, "--no-warmup", "-c", 512), 120);
-                assertEquals(0, ref.exit(), "llama-completion failed on " + model + ": " + ref.stderr());
-                boolean truncated = ours.startsWith(ref.stdout()) && ours.length() > ref.stdout().length();
-                if (!truncated) {
-                    break;
-                }
-            }
-            assertTrue(ref.stdout().startsWith(ours) && ref.stdout().substring(ours.length()).isBlank(),
-                    model.getFileName() + ":\n llama.cpp: [" + ref.stdout() + "]\n lora4j:    [" + ours + "]");
+            TestFiles.assertLlamaCompletionPrints(ours, model.getFileName().toString(), "-m", model, "-p", PROMPT, "-n", 32, "-c", 512);
         }
     }
 

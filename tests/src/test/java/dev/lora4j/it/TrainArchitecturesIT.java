@@ -108,7 +108,7 @@ class TrainArchitecturesIT {
         }
         // random weights give q and k gradients near 5e-4, too small for one element's finite difference of a float loss
         // near ln(n_vocab): each probe moves the 16 elements of largest gradient together
-        GradientCheck.Result r = GradientCheck.againstFiniteDifferences(tmp, base, sample, 4, new int[] {0, lastLayer(base)}, Float.parseFloat(System.getProperty("lora4j.h", "1e-2")), Integer.getInteger("lora4j.k", 16), 0.02);
+        GradientCheck.Result r = GradientCheck.againstFiniteDifferences(tmp, base, sample, 4, new int[] {0, lastLayer(base)}, 1e-2f, 16, 0.02);
         System.out.printf(Locale.ROOT, "TrainArchitecturesIT: %s: %d gradients, worst relative error %.3f%%%n", arch.id(), r.checked(), 100 * r.worst());
     }
 
@@ -180,17 +180,7 @@ class TrainArchitecturesIT {
                 baseText.replace("\n", " "), arch.id(), ours.replace("\n", " "));
         assertTrue(!ours.equals(baseText), arch + ": the adapter must change the greedy text");
 
-        TestFiles.Result ref = null;
-        for (int attempt = 0; attempt < 3; attempt++) { // llama-completion sometimes loses its last piece at exit (ParityIT)
-            ref = TestFiles.run(TestFiles.cmd(TestFiles.tool("llama-completion"), "-m", base, "--lora", adapter, "-p", prompt,
-                    "-n", 24, "--temp", 0, "-no-cnv", "--no-display-prompt", "-t", 2, "--no-warmup", "-c", 256), 120);
-            assertEquals(0, ref.exit(), arch + ": llama-completion failed: " + ref.stderr());
-            if (!(ours.startsWith(ref.stdout()) && ours.length() > ref.stdout().length())) {
-                break;
-            }
-        }
-        assertTrue(ref.stdout().startsWith(ours) && ref.stdout().substring(ours.length()).isBlank(),
-                arch + ": llama-completion --lora: [" + ref.stdout() + "]\n lora4j: [" + ours + "]");
+        TestFiles.assertLlamaCompletionPrints(ours, arch + ": llama-completion --lora", "-m", base, "--lora", adapter, "-p", prompt, "-n", 24, "-c", 256);
 
         Path merged = tmp.resolve(arch.id() + "-merged.gguf");
         LoraMerger.merge(base, MergeOptions.of(adapter).withType(OutputType.parse("keep")).withThreads(2), merged);
@@ -200,8 +190,9 @@ class TrainArchitecturesIT {
     }
 
     /**
-     * 200 steps of LoRA training on real text (english_quotes) lower the validation loss of a ~20M-parameter model of
-     * each architecture by at least 10%; prints the throughput for the table in docs/training.md.
+     * 200 steps of LoRA training (all-linear and lm_head, r=16) on real text (english_quotes) lower the validation loss
+     * of a ~20M-parameter model of each architecture by at least 10%; prints the throughput for the table in
+     * docs/training.md.
      */
     @ParameterizedTest(name = "{0}")
     @MethodSource("trainable")
@@ -217,9 +208,10 @@ class TrainArchitecturesIT {
         try (Model m = Model.load(base)) {
             data = TrainIT.quotes(m, 128, 2507);
         }
-        TrainConfig cfg = TrainConfig.builder().contextLength(128).learningRate(5e-3f).warmupSteps(10)
+        // a random base starts near ln(n_vocab) and knows no token frequencies: the output layer is a target too
+        TrainConfig cfg = TrainConfig.builder().contextLength(128).learningRate(1e-2f).warmupSteps(10)
                 .schedule(TrainConfig.Schedule.COSINE).epochs(1).maxSteps(200).threads(2).evalSteps(100).build();
-        LoraConfig lora = LoraConfig.defaults().withR(16).withAlpha(32).withTargetModules(List.of("all-linear"));
+        LoraConfig lora = LoraConfig.defaults().withR(16).withAlpha(32).withTargetModules(List.of("all-linear", "lm_head"));
         TrainResult r;
         try (LoraTrainer t = LoraTrainer.create(base, lora, cfg)) {
             r = t.train(data, new TrainListener() { });

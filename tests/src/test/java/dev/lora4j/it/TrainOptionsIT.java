@@ -234,18 +234,7 @@ class TrainOptionsIT {
         }
         System.out.printf("TrainOptionsIT: parity: base    [%s]%nTrainOptionsIT: parity: adapter [%s]%n", baseText.replace("\n", " "), ours.replace("\n", " "));
         assertNotEquals(baseText, ours, "the adapter must change the greedy text, or the comparison shows nothing");
-        TestFiles.Result ref = null;
-        // llama-completion's asynchronous log thread sometimes loses the last piece at exit (see ParityIT): retry
-        for (int attempt = 0; attempt < 3; attempt++) {
-            ref = TestFiles.run(TestFiles.cmd(TestFiles.tool("llama-completion"), "-m", base, "--lora", adapter, "-p", PROMPT,
-                    "-n", 32, "--temp", 0, "-no-cnv", "--no-display-prompt", "-t", 2, "--no-warmup", "-c", 512), 120);
-            assertEquals(0, ref.exit(), "llama-completion failed: " + ref.stderr());
-            if (!(ours.startsWith(ref.stdout()) && ours.length() > ref.stdout().length())) {
-                break;
-            }
-        }
-        assertTrue(ref.stdout().startsWith(ours) && ref.stdout().substring(ours.length()).isBlank(),
-                "llama-completion --lora: [" + ref.stdout() + "]\n lora4j: [" + ours + "]");
+        TestFiles.assertLlamaCompletionPrints(ours, "llama-completion --lora", "-m", base, "--lora", adapter, "-p", PROMPT, "-n", 32, "-c", 512);
     }
 
     // ---- 2. each option ----

@@ -38,18 +38,15 @@ public final class Architectures {
             return Optional.of("cannot train a '" + arch + "' model: its layers carry recurrent state (state-space or linear-attention"
                     + " scans) through ops that have no backward pass in ggml");
         }
+        if (experts > 0) {
+            return Optional.of("cannot train a '" + arch + "' mixture-of-experts model (" + experts + " experts): lora4j's"
+                    + " adapters are 2-D, and the router's weights are gathered with a 3-D GET_ROWS, whose backward takes 2-D only");
+        }
         if (!TRAINABLE.contains(arch)) {
             return Optional.of("cannot train a '" + arch + "' model: lora4j trains " + String.join(", ", new TreeSet<>(TRAINABLE))
                     + " (each checked op by op and against finite differences); other graphs may use ops without a backward"
                     + " pass in ggml, which aborts the process");
         }
-        if (experts > 0 && !TRAINABLE_MOE.contains(arch)) {
-            return Optional.of("cannot train a '" + arch + "' mixture-of-experts model (" + experts
-                    + " experts): its expert layers need a backward pass for MUL_MAT_ID");
-        }
         return Optional.empty();
     }
-
-    /** Trainable architectures whose mixture-of-experts layers train too. */
-    static final Set<String> TRAINABLE_MOE = Set.of();
 }

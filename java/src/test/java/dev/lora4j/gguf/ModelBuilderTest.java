@@ -124,14 +124,7 @@ class ModelBuilderTest {
     void sameSeedSameBytesOtherSeedOtherBytes() throws IOException {
         try (GgufFile v = GgufFile.open(vocab())) {
             ModelSpec spec = tiny(ModelBuilder.vocabSize(v)).withTiedEmbeddings(true);
-            Path a = tmp.resolve("a.gguf");
-            Path b = tmp.resolve("b.gguf");
-            Path c = tmp.resolve("c.gguf");
-            ModelBuilder.write(spec, v, a, GgmlType.Q8_0, 7, ProgressListener.NONE);
-            ModelBuilder.write(spec, v, b, GgmlType.Q8_0, 7, ProgressListener.NONE);
-            ModelBuilder.write(spec, v, c, GgmlType.Q8_0, 8, ProgressListener.NONE);
-            assertEquals(-1, Files.mismatch(a, b));
-            assertNotEquals(-1, Files.mismatch(a, c));
+            Path a = writtenDeterministically(spec, v, GgmlType.Q8_0, 7, "tied");
             try (GgufFile g = GgufFile.open(a)) {
                 assertTrue(g.tensor("output.weight").isEmpty());
                 assertEquals("output_norm.weight", g.tensors().getLast().name());
@@ -268,14 +261,7 @@ class ModelBuilderTest {
     void everyArchitectureWritesItsKeysDeterministically(ModelSpec.Arch arch) throws IOException {
         try (GgufFile v = GgufFile.open(vocab())) {
             ModelSpec spec = tiny(arch, ModelBuilder.vocabSize(v));
-            Path a = tmp.resolve(arch.id() + "-a.gguf");
-            Path b = tmp.resolve(arch.id() + "-b.gguf");
-            Path c = tmp.resolve(arch.id() + "-c.gguf");
-            ModelBuilder.write(spec, v, a, GgmlType.Q4_0, 5, ProgressListener.NONE);
-            ModelBuilder.write(spec, v, b, GgmlType.Q4_0, 5, ProgressListener.NONE);
-            ModelBuilder.write(spec, v, c, GgmlType.Q4_0, 6, ProgressListener.NONE);
-            assertEquals(-1, Files.mismatch(a, b));
-            assertNotEquals(-1, Files.mismatch(a, c));
+            Path a = writtenDeterministically(spec, v, GgmlType.Q4_0, 5, arch.id());
             try (GgufFile g = GgufFile.open(a)) {
                 String k = arch.ggufArchitecture() + ".";
                 assertEquals(arch.ggufArchitecture(), g.architecture().orElseThrow());
@@ -377,5 +363,18 @@ class ModelBuilderTest {
             assertTrue(ratio > 0.75 && ratio < 1.33, arch + " -> " + s + " = " + s.parameterCount());
             assertEquals("lora4j-random-" + arch.id() + "-100M", s.name());
         }
+    }
+
+    /** Writes {@code spec} twice with {@code seed} (the same bytes) and once with seed + 1 (other bytes); the first. */
+    private Path writtenDeterministically(ModelSpec spec, GgufFile v, GgmlType type, long seed, String name) throws IOException {
+        Path a = tmp.resolve(name + "-a.gguf");
+        Path b = tmp.resolve(name + "-b.gguf");
+        Path c = tmp.resolve(name + "-c.gguf");
+        ModelBuilder.write(spec, v, a, type, seed, ProgressListener.NONE);
+        ModelBuilder.write(spec, v, b, type, seed, ProgressListener.NONE);
+        ModelBuilder.write(spec, v, c, type, seed + 1, ProgressListener.NONE);
+        assertEquals(-1, Files.mismatch(a, b));
+        assertNotEquals(-1, Files.mismatch(a, c));
+        return a;
     }
 }

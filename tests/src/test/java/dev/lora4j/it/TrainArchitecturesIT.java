@@ -229,6 +229,8 @@ class TrainArchitecturesIT {
         assertTrue(Architectures.trainingRefusal("mamba", 0).orElseThrow().contains("recurrent state"));
         assertTrue(Architectures.trainingRefusal("qwen35", 0).orElseThrow().contains("recurrent state"));
         assertTrue(Architectures.trainingRefusal("bert", 0).orElseThrow().contains("lora4j trains"));
+        assertTrue(Architectures.trainingRefusal("qwen3moe", 8).orElseThrow().contains("mixture-of-experts"));
+        assertTrue(Architectures.trainingRefusal("llama", 8).orElseThrow().contains("mixture-of-experts"));
         for (String a : Architectures.TRAINABLE) {
             assertTrue(Architectures.trainingRefusal(a, 0).isEmpty(), a);
         }

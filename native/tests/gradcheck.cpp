@@ -407,6 +407,76 @@ int main(int argc, char ** argv) {
 
     add_mul_mat_id_cases(cases);
 
+    // GET_ROWS: the 2-D form (a [n, R], rows b [r]) and the 3-D form of MoE routers (a [n, E, T], b [used, T] picks
+    // rows of the t-th matrix: the expert weights); b a view of `used` of E columns, repeated rows where dup
+    struct R { int64_t n, E, used, T; bool three; bool dup; };
+    for (R r : {R{5, 7, 4, 1, false, false}, R{5, 7, 9, 1, false, true}, R{1, 8, 2, 6, true, false},
+                R{1, 8, 8, 3, true, false}, R{3, 4, 3, 5, true, true}}) {
+        Case c;
+        c.group = "GET_ROWS";
+        c.name = std::string(r.three ? "3-D" : "2-D") + " n=" + std::to_string(r.n) + " E=" + std::to_string(r.E) + " used=" +
+            std::to_string(r.used) + " T=" + std::to_string(r.T) + (r.dup ? " dup" : "");
+        c.pne = {{r.n, r.E, r.three ? r.T : 1, 1}};
+        c.range = {{-1.0f, 1.0f}};
+        c.in = {full(0, c.pne[0])};
+        const int64_t cols = std::max(r.E, r.used);
+        c.ids_ne[0] = cols; c.ids_ne[1] = r.T; c.ids_used = r.used;
+        c.ids.resize(cols*r.T);
+        for (int64_t t = 0; t < r.T; ++t) {
+            std::vector<int32_t> perm(cols);
+            for (int64_t e = 0; e < cols; ++e) perm[e] = e % r.E;
+            std::shuffle(perm.begin(), perm.end(), rng);
+            for (int64_t e = 0; e < cols; ++e) c.ids[t*cols + e] = r.dup ? (int32_t) (rng() % r.E) : perm[e];
+        }
+        const std::vector<int32_t> ids = c.ids;
+        c.build = [](ggml_context * ctx, std::vector<ggml_tensor *> & V) { return ggml_get_rows(ctx, V[0], V[1]); };
+        c.host = [r, cols, ids](const Acc & a, std::vector<double> & o) {
+            size_t i = 0;
+            for (int64_t t = 0; t < r.T; ++t) for (int64_t s = 0; s < r.used; ++s) for (int64_t j = 0; j < r.n; ++j)
+                o[i++] = a(0, j, ids[t*cols + s], r.three ? t : 0, 0);
+        };
+        cases.push_back(c);
+    }
+
+    // SUB and DIV with a broadcast src1 (the MoE weights divided by their sum): src1's gradient sums over its repeats
+    for (int div : {0, 1}) for (std::array<int64_t, 4> nb : {std::array<int64_t, 4>{1, 3, 2, 2}, {10, 1, 2, 1}, {10, 3, 2, 2}}) {
+        Case c;
+        c.group = div ? "DIV" : "SUB";
+        c.name = "src1 [" + std::to_string(nb[0]) + "," + std::to_string(nb[1]) + "," + std::to_string(nb[2]) + "," +
+            std::to_string(nb[3]) + "]";
+        c.pne = {ne, nb};
+        c.range = {{-1.0f, 1.0f}, div ? std::pair<float, float>{0.5f, 2.0f} : std::pair<float, float>{-1.0f, 1.0f}};
+        c.in = {full(0, ne), full(1, nb)};
+        c.build = [div](ggml_context * ctx, std::vector<ggml_tensor *> & V) { return div ? ggml_div(ctx, V[0], V[1]) : ggml_sub(ctx, V[0], V[1]); };
+        c.host = [div, ne, nb](const Acc & a, std::vector<double> & o) {
+            size_t i = 0;
+            for (int64_t i3 = 0; i3 < ne[3]; ++i3) for (int64_t i2 = 0; i2 < ne[2]; ++i2)
+            for (int64_t i1 = 0; i1 < ne[1]; ++i1) for (int64_t i0 = 0; i0 < ne[0]; ++i0) {
+                const double x = a(0, i0, i1, i2, i3), y = a(1, i0 % nb[0], i1 % nb[1], i2 % nb[2], i3 % nb[3]);
+                o[i++] = div ? x/y : x - y;
+            }
+        };
+        cases.push_back(c);
+    }
+
+    // CLAMP (the MoE weights' sum is clamped from below)
+    for (std::pair<float, float> mm : {std::pair<float, float>{-1.0f, 1.0f}, {0.25f, INFINITY}, {-INFINITY, -0.5f}}) {
+        Case c;
+        c.group = "CLAMP";
+        c.name = "min=" + std::to_string(mm.first) + " max=" + std::to_string(mm.second);
+        c.pne = {ne};
+        c.range = {{-3.0f, 3.0f}};
+        c.in = {full(0, ne)};
+        c.build = [mm](ggml_context * ctx, std::vector<ggml_tensor *> & V) { return ggml_clamp(ctx, V[0], mm.first, mm.second); };
+        c.host = [mm, ne](const Acc & a, std::vector<double> & o) {
+            size_t i = 0;
+            for (int64_t i3 = 0; i3 < ne[3]; ++i3) for (int64_t i2 = 0; i2 < ne[2]; ++i2)
+            for (int64_t i1 = 0; i1 < ne[1]; ++i1) for (int64_t i0 = 0; i0 < ne[0]; ++i0)
+                o[i++] = std::min<double>(std::max<double>(a(0, i0, i1, i2, i3), mm.first), mm.second);
+        };
+        cases.push_back(c);
+    }
+
     std::map<std::string, std::pair<int, int>> tally;
     for (auto & c : cases) {
         if (only && c.group != only) continue;

@@ -21,7 +21,14 @@ public final class Architectures {
     public static final Set<String> AUDITED = Set.of("llama", "qwen2", "qwen3", "qwen3moe", "mistral3", "phi3", "gemma3");
 
     /** Architectures lora4j trains LoRA adapters on. */
-    public static final Set<String> TRAINABLE = Set.of("llama", "qwen2", "qwen3", "mistral3", "phi3", "gemma3");
+    public static final Set<String> TRAINABLE = Set.of("llama", "qwen2", "qwen3", "qwen3moe", "mistral3", "phi3", "gemma3");
+
+    /**
+     * The trainable architectures whose mixture-of-experts graphs lora4j has checked (Qwen3-MoE; Mixtral, which is
+     * {@code llama} with experts): the experts' 3-D LoRA (targets {@code gate_exps}, {@code up_exps},
+     * {@code down_exps}) and the gradient through the frozen router.
+     */
+    public static final Set<String> TRAINABLE_MOE = Set.of("llama", "qwen3moe");
 
     /** Architectures whose graphs carry recurrent state (llama.cpp's {@code llm_arch_is_recurrent} and {@code llm_arch_is_hybrid}). */
     public static final Set<String> RECURRENT = Set.of(
@@ -38,9 +45,10 @@ public final class Architectures {
             return Optional.of("cannot train a '" + arch + "' model: its layers carry recurrent state (state-space or linear-attention"
                     + " scans) through ops that have no backward pass in ggml");
         }
-        if (experts > 0) {
-            return Optional.of("cannot train a '" + arch + "' mixture-of-experts model (" + experts + " experts): lora4j's"
-                    + " adapters are 2-D, and the router's weights are gathered with a 3-D GET_ROWS, whose backward takes 2-D only");
+        if (experts > 0 && !TRAINABLE_MOE.contains(arch)) {
+            return Optional.of("cannot train a '" + arch + "' mixture-of-experts model (" + experts + " experts): lora4j trains"
+                    + " the mixtures of experts of " + String.join(", ", new TreeSet<>(TRAINABLE_MOE)) + " (checked against finite"
+                    + " differences); this one's routing has not been checked");
         }
         if (!TRAINABLE.contains(arch)) {
             return Optional.of("cannot train a '" + arch + "' model: lora4j trains " + String.join(", ", new TreeSet<>(TRAINABLE))

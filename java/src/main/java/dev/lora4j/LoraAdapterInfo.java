@@ -18,8 +18,9 @@ import java.util.TreeMap;
  * What a GGUF LoRA adapter file holds, read and checked in Java (no native code): {@code general.type=adapter},
  * {@code adapter.type=lora}, the base architecture, {@code adapter.lora.alpha}, and the {@code <tensor>.lora_a} /
  * {@code <tensor>.lora_b} pairs ({@code lora_a} is {@code [n_in, r]}, {@code lora_b} is {@code [r, n_out]} in
- * ggml order). {@link #checkFits(GgufFile)} checks it against a base model the way llama.cpp will, and names the
- * first mismatch, so that an adapter for another base never reaches llama.cpp.
+ * ggml order; for a base tensor of stacked experts {@code [n_in, n_out, n_expert]}, {@code [n_in, r, n_expert]} and
+ * {@code [r, n_out, n_expert]}: one pair per expert). {@link #checkFits(GgufFile)} checks it against a base model
+ * the way llama.cpp will, and names the first mismatch, so that an adapter for another base never reaches llama.cpp.
  */
 public record LoraAdapterInfo(Path path, String architecture, float alpha, Map<String, Pair> pairs,
                               Optional<String> taskName, Optional<String> promptPrefix, Map<String, GgufValue> metadata) {
@@ -28,6 +29,11 @@ public record LoraAdapterInfo(Path path, String architecture, float alpha, Map<S
     public record Pair(String target, GgufTensorInfo a, GgufTensorInfo b) {
         public long rank() {
             return b.ne(0);
+        }
+
+        /** Experts the pair adapts: {@code ne[2]} of lora_a and lora_b, 1 for a matrix. */
+        public long experts() {
+            return a.ne(2);
         }
 
         /** token_embd adapters are stored flipped (see llama.cpp's llm_build_inp_embd). */
@@ -102,9 +108,11 @@ public record LoraAdapterInfo(Path path, String architecture, float alpha, Map<S
             throw new AdapterMismatchException(path, "the adapter has no lora_a/lora_b tensors");
         }
         for (Pair p : pairs.values()) {
-            if (p.a().nDims() != 2 || p.b().nDims() != 2) {
-                throw new AdapterMismatchException(path, "'" + p.target() + "': lora_a and lora_b must be matrices, got "
-                        + shape(p.a()) + " and " + shape(p.b()));
+            boolean matrices = p.a().nDims() == 2 && p.b().nDims() == 2;
+            boolean stacks = p.a().nDims() == 3 && p.b().nDims() == 3 && p.a().ne(2) == p.b().ne(2) && !p.isTokenEmbedding();
+            if (!matrices && !stacks) {
+                throw new AdapterMismatchException(path, "'" + p.target() + "': lora_a and lora_b must both be matrices, or both"
+                        + " stacks of as many expert matrices (3-D), got " + shape(p.a()) + " and " + shape(p.b()));
             }
             long rankA = p.isTokenEmbedding() ? p.a().ne(0) : p.a().ne(1);
             if (rankA != p.rank()) {
@@ -124,7 +132,8 @@ public record LoraAdapterInfo(Path path, String architecture, float alpha, Map<S
 
     /**
      * Checks the adapter against a base model file as llama.cpp does (architecture, every target tensor present,
-     * shapes); throws {@link AdapterMismatchException} naming the first mismatch.
+     * shapes; a 3-D pair needs a 3-D base tensor of as many experts); throws {@link AdapterMismatchException} naming
+     * the first mismatch.
      */
     public void checkFits(GgufFile base) {
         String baseArch = base.architecture().orElse("?");
@@ -140,9 +149,12 @@ public record LoraAdapterInfo(Path path, String architecture, float alpha, Map<S
             boolean ok = p.isTokenEmbedding()
                     ? nIn == p.b().ne(1) && nOut == p.a().ne(1)
                     : nIn == p.a().ne(0) && nOut == p.b().ne(1);
-            if (!ok || w.nDims() != 2) {
+            boolean experts = w.nDims() == 3;
+            if (!ok || p.a().nDims() != w.nDims() || !(w.nDims() == 2 || experts && p.experts() == w.ne(2))) {
+                String e = experts ? ", " + w.ne(2) : "";
                 throw new AdapterMismatchException(path, "'" + p.target() + "': the base tensor is " + shape(w) + " but lora_a is "
-                        + shape(p.a()) + " and lora_b " + shape(p.b()) + " (expected lora_a [" + nIn + ", r] and lora_b [r, " + nOut + "])");
+                        + shape(p.a()) + " and lora_b " + shape(p.b()) + " (expected lora_a [" + nIn + ", r" + e + "] and lora_b [r, "
+                        + nOut + e + "]" + (experts ? ": one pair per expert" : "") + ")");
             }
         }
     }

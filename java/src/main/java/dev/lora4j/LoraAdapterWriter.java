@@ -18,25 +18,50 @@ import java.util.SplittableRandom;
  * {@code adapter.lora.alpha}, and per target tensor {@code <name>.lora_a} ({@code [n_in, r]}) and
  * {@code <name>.lora_b} ({@code [r, n_out]}). Matrices are given as PEFT holds them, row-major:
  * {@code lora_A} is {@code r × n_in}, {@code lora_B} is {@code n_out × r} (the same bytes as ggml's layout).
+ * A base tensor of stacked experts ({@code ffn_gate_exps}, ... {@code [n_in, n_out, n_expert]}) gets one pair per
+ * expert, stacked as llama.cpp's {@code build_lora_mm_id} reads them: {@code lora_a [n_in, r, n_expert]},
+ * {@code lora_b [r, n_out, n_expert]}, expert {@code e}'s matrices the {@code e}-th block of the arrays.
  *
  * <pre>{@code
  * new LoraAdapterWriter("llama", 16f).add("blk.0.attn_q.weight", 8, 64, 64, a, b).write(Path.of("adapter.gguf"));
  * }</pre>
  */
 public final class LoraAdapterWriter {
-    /** One adapted tensor. */
-    public record Weights(String target, int rank, int nIn, int nOut, float[] a, float[] b) {
+    /** One adapted tensor: a matrix ({@code experts} = 1) or a stack of {@code experts} expert matrices. */
+    public record Weights(String target, int rank, int nIn, int nOut, int experts, float[] a, float[] b) {
         public Weights {
             Objects.requireNonNull(target, "target");
-            if (rank <= 0 || nIn <= 0 || nOut <= 0) {
-                throw new IllegalArgumentException(target + ": rank, nIn and nOut must be positive");
+            if (rank <= 0 || nIn <= 0 || nOut <= 0 || experts <= 0) {
+                throw new IllegalArgumentException(target + ": rank, nIn, nOut and experts must be positive");
             }
-            if (a.length != (long) rank * nIn) {
-                throw new IllegalArgumentException(target + ": lora_A must have r × n_in = " + (long) rank * nIn + " values, got " + a.length);
+            String per = experts == 1 ? "" : " × experts";
+            if (a.length != (long) rank * nIn * experts) {
+                throw new IllegalArgumentException(target + ": lora_A must have r × n_in" + per + " = " + (long) rank * nIn * experts
+                        + " values, got " + a.length);
             }
-            if (b.length != (long) rank * nOut) {
-                throw new IllegalArgumentException(target + ": lora_B must have n_out × r = " + (long) rank * nOut + " values, got " + b.length);
+            if (b.length != (long) rank * nOut * experts) {
+                throw new IllegalArgumentException(target + ": lora_B must have n_out × r" + per + " = " + (long) rank * nOut * experts
+                        + " values, got " + b.length);
             }
+        }
+
+        /** A matrix (one expert). */
+        public Weights(String target, int rank, int nIn, int nOut, float[] a, float[] b) {
+            this(target, rank, nIn, nOut, 1, a, b);
+        }
+
+        /** ggml shape of lora_a: {@code [n_in, r]}, or {@code [n_in, r, experts]}. */
+        public long[] shapeA() {
+            return shape(nIn, rank);
+        }
+
+        /** ggml shape of lora_b: {@code [r, n_out]}, or {@code [r, n_out, experts]}. */
+        public long[] shapeB() {
+            return shape(rank, nOut);
+        }
+
+        private long[] shape(long ne0, long ne1) {
+            return experts == 1 ? new long[] {ne0, ne1} : new long[] {ne0, ne1, experts};
         }
     }
 
@@ -93,6 +118,11 @@ public final class LoraAdapterWriter {
         return add(new Weights(target, rank, nIn, nOut, a, b));
     }
 
+    /** A stack of {@code experts} expert matrices ({@code a}: r × n_in per expert, {@code b}: n_out × r per expert). */
+    public LoraAdapterWriter add(String target, int rank, int nIn, int nOut, int experts, float[] a, float[] b) {
+        return add(new Weights(target, rank, nIn, nOut, experts, a, b));
+    }
+
     /** Writes the adapter atomically (temp file + rename). */
     public void write(Path out) {
         if (weights.isEmpty()) {
@@ -111,15 +141,16 @@ public final class LoraAdapterWriter {
             w.putString("adapter.lora.prompt_prefix", promptPrefix);
         }
         for (Weights x : weights) {
-            w.addTensor(x.target() + ".lora_a", type, new long[] {x.nIn(), x.rank()}, GgmlQuant.quantize(type, x.a()));
-            w.addTensor(x.target() + ".lora_b", type, new long[] {x.rank(), x.nOut()}, GgmlQuant.quantize(type, x.b()));
+            w.addTensor(x.target() + ".lora_a", type, x.shapeA(), GgmlQuant.quantize(type, x.a()));
+            w.addTensor(x.target() + ".lora_b", type, x.shapeB(), GgmlQuant.quantize(type, x.b()));
         }
         w.write(out);
     }
 
     /**
      * An adapter with random A and B for the given base tensors (tests and benchmarks): A ~ N(0, stdA²), B ~ N(0, stdB²).
-     * PEFT initialises B to zero (stdB = 0), which makes the adapter a no-op until trained.
+     * PEFT initialises B to zero (stdB = 0), which makes the adapter a no-op until trained. Expert stacks
+     * ({@link LoraTargets} {@code experts}) get one pair per expert.
      */
     public static LoraAdapterWriter random(GgufFile base, List<String> targetModules, int rank, float alpha, float stdA, float stdB, long seed) {
         LoraAdapterWriter w = new LoraAdapterWriter(base.architecture().orElse("llama"), alpha);
@@ -127,8 +158,10 @@ public final class LoraAdapterWriter {
         for (GgufTensorInfo t : LoraTargets.tensors(base, targetModules)) {
             int nIn = Math.toIntExact(t.ne(0));
             int nOut = Math.toIntExact(t.ne(1));
+            int experts = Math.toIntExact(t.ne(2));
             SplittableRandom r = root.split();
-            w.add(t.name(), rank, nIn, nOut, Gaussian.sample(r, rank * nIn, stdA), Gaussian.sample(r, rank * nOut, stdB));
+            w.add(t.name(), rank, nIn, nOut, experts, Gaussian.sample(r, Math.toIntExact((long) rank * nIn * experts), stdA),
+                    Gaussian.sample(r, Math.toIntExact((long) rank * nOut * experts), stdB));
         }
         return w;
     }

@@ -31,6 +31,8 @@ import picocli.CommandLine.Option;
             "            3-D ffn_{gate,up,down}_exps). Qwen2 vocabulary.",
             "  mistral3  Mistral Small 3 / Ministral 3: the llama layout, RoPE base 1e9.",
             "            LLaMA SPM vocabulary (Tekken is not in llama.cpp's models/).",
+            "  mixtral   Mixtral, written as llama: mixture of experts as qwen3moe, each",
+            "            expert --n-ff wide, RoPE base 1e6. LLaMA SPM vocabulary.",
             "  phi3      Phi-3: fused attn_qkv, fused gate+up (ffn_up, 2*n_ff rows).",
             "            Phi-3 vocabulary.",
             "  gemma3    Gemma 3: sliding-window attention in 5 of every 6 layers,",
@@ -46,7 +48,7 @@ final class BuildModelCommand implements Callable<Integer> {
     Path out;
 
     @Option(names = "--arch", defaultValue = "llama",
-            description = "Architecture: llama, llama3, qwen2, qwen3, qwen3moe, mistral3, phi3, gemma3 (default: ${DEFAULT-VALUE}).")
+            description = "Architecture: llama, llama3, qwen2, qwen3, qwen3moe, mistral3, mixtral, phi3, gemma3 (default: ${DEFAULT-VALUE}).")
     String arch;
 
     @Option(names = "--params", description = "Approximate parameter count, e.g. 1M, 100M, 1B (picks a shape).")
@@ -63,13 +65,13 @@ final class BuildModelCommand implements Callable<Integer> {
     @Option(names = "--head-dim", description = "Width of one head (default: n_embd / n_head; qwen2 and phi3 need that).")
     Integer headDim;
 
-    @Option(names = "--n-expert", description = "qwen3moe: experts per layer (default: 4, or 8 with --params).")
+    @Option(names = "--n-expert", description = "qwen3moe, mixtral: experts per layer (default: 4, or 8 with --params).")
     Integer nExpert;
 
-    @Option(names = "--n-expert-used", description = "qwen3moe: experts per token (default: 2).")
+    @Option(names = "--n-expert-used", description = "qwen3moe, mixtral: experts per token (default: 2).")
     Integer nExpertUsed;
 
-    @Option(names = "--n-ff-exp", description = "qwen3moe: feed-forward width of one expert (default: n_ff, or n_ff/4 with --params).")
+    @Option(names = "--n-ff-exp", description = "qwen3moe: feed-forward width of one expert (default: n_ff, or n_ff/4 with --params); mixtral: --n-ff is that width.")
     Integer nFfExp;
 
     @Option(names = "--sliding-window", description = "gemma3: sliding window of the sliding-window layers (default: 512; 0: none).")
@@ -114,8 +116,8 @@ final class BuildModelCommand implements Callable<Integer> {
                 spec = spec.withHeadDim(headDim);
             }
             if (nExpert != null || nExpertUsed != null || nFfExp != null) {
-                if (a != ModelSpec.Arch.QWEN3MOE) {
-                    throw new IllegalArgumentException("--n-expert, --n-expert-used and --n-ff-exp are for --arch qwen3moe");
+                if (!a.hasExperts()) {
+                    throw new IllegalArgumentException("--n-expert, --n-expert-used and --n-ff-exp are for --arch qwen3moe or mixtral");
                 }
                 spec = spec.withExperts(nExpert != null ? nExpert : spec.nExpert(), nExpertUsed != null ? nExpertUsed : spec.nExpertUsed(),
                         nFfExp != null ? nFfExp : spec.nFfExpert());

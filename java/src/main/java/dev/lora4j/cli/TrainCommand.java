@@ -95,7 +95,8 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--validation-split", defaultValue = "0.1", description = "Share of documents held out (default: ${DEFAULT-VALUE}).")
     double validationSplit;
 
-    @Option(names = "--target-modules", split = ",", description = "q,k,v,o,gate,up,down or all-linear (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--target-modules", split = ",", description = "q,k,v,o,gate,up,down (Phi-3: qkv, gate_up), all-linear, lm_head; the experts of a mixture of experts:"
+            + " gate_exps,up_exps,down_exps or experts (default: ${DEFAULT-VALUE}).")
     List<String> targetModules = new ArrayList<>(LORA.targetModules());
 
     @Option(names = {"-r", "--r"}, description = "LoRA rank (default: ${DEFAULT-VALUE}).")

@@ -49,6 +49,8 @@ import java.util.SplittableRandom;
  *       the router {@code ffn_gate_inp.weight [n_embd, n_expert]} (F32, as the converter keeps it and
  *       {@code llama-quantize} leaves it); {@code expert_count}, {@code expert_used_count},
  *       {@code expert_feed_forward_length}.</li>
+ *   <li>{@code mixtral} (written as {@code llama}): the llama layout with qwen3moe's router and experts
+ *       ({@code n_ff_exp} = {@code n_ff}); {@code expert_count}, {@code expert_used_count}.</li>
  *   <li>{@code mistral3}: the llama layout; also {@code attention.key_length}/{@code value_length},
  *       {@code vocab_size}, {@code rope.dimension_count}.</li>
  *   <li>{@code phi3}: {@code blk.N.attn_qkv.weight [n_embd, n_embd + 2·kv]} instead of Q/K/V, and the gate and up
@@ -152,7 +154,7 @@ public final class ModelBuilder {
                     out.add(matrix(p + "attn_qkv.weight", e, q + 2 * kv, weightType));
                     continue;
                 }
-                case QWEN3MOE -> {
+                case QWEN3MOE, MIXTRAL -> {
                     long fe = spec.nFfExpert();
                     long ne = spec.nExpert();
                     out.add(matrix(p + "ffn_down_exps.weight", new long[] {fe, e, ne}, weightType));
@@ -303,7 +305,7 @@ public final class ModelBuilder {
                 w.putFloat32(a + "rope.freq_base_swa", ModelSpec.GEMMA3_ROPE_FREQ_BASE_SWA);
             }
             w.putFloat32(a + "attention.layer_norm_rms_epsilon", spec.rmsNormEps());
-            if (arch == ModelSpec.Arch.QWEN3MOE) {
+            if (arch.hasExperts()) {
                 w.putUint32(a + "expert_count", spec.nExpert());
                 w.putUint32(a + "expert_used_count", spec.nExpertUsed());
             }
@@ -313,7 +315,7 @@ public final class ModelBuilder {
             }
             w.putUint32("general.file_type", ftype);
             switch (arch) {
-                case LLAMA, LLAMA3, MISTRAL3 -> {
+                case LLAMA, LLAMA3, MISTRAL3, MIXTRAL -> {
                     w.putUint32(a + "vocab_size", spec.nVocab());
                     w.putUint32(a + "rope.dimension_count", spec.headDim());
                 }

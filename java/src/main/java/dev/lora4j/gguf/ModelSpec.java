@@ -9,7 +9,8 @@ import java.util.Objects;
  * <p>The architectures ({@link Arch}) are the llama.cpp ones people fine-tune; each writes the keys and tensors that
  * llama.cpp's {@code convert_hf_to_gguf.py} writes for it (see {@link ModelBuilder} for the tensor lists). The
  * fields that only some architectures use are zero elsewhere: {@code nExpert}, {@code nExpertUsed} and
- * {@code nFfExpert} (only {@link Arch#QWEN3MOE}, where all three are positive) and {@code slidingWindow} (only
+ * {@code nFfExpert} (only the mixtures of experts, {@link Arch#QWEN3MOE} and {@link Arch#MIXTRAL}, where all three are
+ * positive) and {@code slidingWindow} (only
  * {@link Arch#GEMMA3}; 0 there turns sliding-window attention off).
  *
  * @param arch            the architecture
@@ -24,15 +25,16 @@ import java.util.Objects;
  *                        RoPE dimension count. {@link Arch#QWEN2} and {@link Arch#PHI3} need {@code nEmbd / nHead}
  * @param nFf             feed-forward width ({@code feed_forward_length}; for {@link Arch#PHI3} the width of each
  *                        half of the fused gate+up projection; for {@link Arch#QWEN3MOE} written but unused by the
- *                        tensors, which use {@code nFfExpert})
+ *                        tensors, which use {@code nFfExpert}; for {@link Arch#MIXTRAL} the width of each expert, as
+ *                        llama.cpp's llama loader reads it, so {@code nFfExpert} must equal it)
  * @param nCtxTrain       {@code context_length}
  * @param ropeFreqBase    {@code rope.freq_base} (of the full-attention layers for {@link Arch#GEMMA3})
  * @param rmsNormEps      {@code attention.layer_norm_rms_epsilon}
  * @param tiedEmbeddings  true to write no {@code output.weight} (llama.cpp then reuses {@code token_embd.weight})
- * @param nExpert         experts per layer ({@code expert_count}), {@link Arch#QWEN3MOE} only
- * @param nExpertUsed     experts routed per token ({@code expert_used_count}), {@link Arch#QWEN3MOE} only
- * @param nFfExpert       feed-forward width of one expert ({@code expert_feed_forward_length}),
- *                        {@link Arch#QWEN3MOE} only
+ * @param nExpert         experts per layer ({@code expert_count}), mixtures of experts only
+ * @param nExpertUsed     experts routed per token ({@code expert_used_count}), mixtures of experts only
+ * @param nFfExpert       feed-forward width of one expert ({@code expert_feed_forward_length} of
+ *                        {@link Arch#QWEN3MOE}), mixtures of experts only
  * @param slidingWindow   {@code attention.sliding_window} of the sliding-window layers, {@link Arch#GEMMA3} only
  */
 public record ModelSpec(Arch arch, String name, int nVocab, int nEmbd, int nLayer, int nHead, int nHeadKv, int headDim,
@@ -73,6 +75,13 @@ public record ModelSpec(Arch arch, String name, int nVocab, int nEmbd, int nLaye
          * {@code models/}, so the default is the LLaMA SPM vocabulary (that of Mistral 7B v0.1).
          */
         MISTRAL3("mistral3", "mistral3", "ggml-vocab-llama-spm.gguf", 1e9f, 1e-5f),
+        /**
+         * Mixtral: the llama layout with a mixture of experts instead of the dense feed-forward (router
+         * {@code ffn_gate_inp}, 3-D {@code ffn_gate_exps}/{@code ffn_up_exps}/{@code ffn_down_exps}), written as
+         * {@code llama} with {@code expert_count}, the experts {@code feed_forward_length} wide; RoPE base 1e6, the
+         * LLaMA SPM vocabulary (Mixtral's has the same 32000 tokens).
+         */
+        MIXTRAL("mixtral", "llama", "ggml-vocab-llama-spm.gguf", 1e6f, 1e-5f),
         /** Phi-3: fused {@code attn_qkv}, fused gate+up in {@code ffn_up} (2·n_ff rows); the Phi-3 vocabulary. */
         PHI3("phi3", "phi3", "ggml-vocab-phi-3.gguf", 10000f, 1e-5f),
         /**
@@ -120,6 +129,11 @@ public record ModelSpec(Arch arch, String name, int nVocab, int nEmbd, int nLaye
         /** The default {@code attention.layer_norm_rms_epsilon}. */
         public float defaultRmsNormEps() {
             return rmsNormEps;
+        }
+
+        /** True for a mixture of experts: experts and a router instead of the dense feed-forward. */
+        public boolean hasExperts() {
+            return this == QWEN3MOE || this == MIXTRAL;
         }
 
         /** True when the converter writes {@code attention.key_length}/{@code value_length} even if it is {@code nEmbd / nHead}. */
@@ -180,7 +194,7 @@ public record ModelSpec(Arch arch, String name, int nVocab, int nEmbd, int nLaye
         if (!(rmsNormEps > 0) || Float.isInfinite(rmsNormEps)) {
             throw new IllegalArgumentException("rmsNormEps must be positive and finite, got " + rmsNormEps);
         }
-        if (arch == Arch.QWEN3MOE) {
+        if (arch.hasExperts()) {
             positive(nExpert, "nExpert");
             positive(nExpertUsed, "nExpertUsed");
             positive(nFfExpert, "nFfExpert");
@@ -189,6 +203,10 @@ public record ModelSpec(Arch arch, String name, int nVocab, int nEmbd, int nLaye
             }
             if (nExpert > 512) {
                 throw new IllegalArgumentException("nExpert " + nExpert + " exceeds llama.cpp's LLAMA_MAX_EXPERTS (512)");
+            }
+            if (arch == Arch.MIXTRAL && nFfExpert != nFf) {
+                throw new IllegalArgumentException("mixtral's experts are nFf wide (llama.cpp reads feed_forward_length): nFfExpert "
+                        + nFfExpert + " must equal nFf " + nFf);
             }
         } else if (nExpert != 0 || nExpertUsed != 0 || nFfExpert != 0) {
             throw new IllegalArgumentException(arch.id() + " has no experts (nExpert, nExpertUsed, nFfExpert must be 0)");
@@ -256,7 +274,7 @@ public record ModelSpec(Arch arch, String name, int nVocab, int nEmbd, int nLaye
             case GEMMA3 -> 2L * headDim + 2 * e;                             // Q/K norms, post norms
             default -> 0;
         };
-        if (arch == Arch.QWEN3MOE) {
+        if (arch.hasExperts()) {
             p += e * nExpert + 3 * e * nFfExpert * (long) nExpert;          // router, experts
         } else {
             p += 3 * e * nFf;                                                // gate, up, down
@@ -311,9 +329,10 @@ public record ModelSpec(Arch arch, String name, int nVocab, int nEmbd, int nLaye
                 rmsNormEps, tiedEmbeddings, nExpert, nExpertUsed, nFfExpert, slidingWindow);
     }
 
-    /** This {@link Arch#QWEN3MOE} spec with other experts. */
+    /** This mixture-of-experts spec with other experts ({@link Arch#MIXTRAL}: {@code newNFfExpert} is also its {@code nFf}). */
     public ModelSpec withExperts(int newNExpert, int newNExpertUsed, int newNFfExpert) {
-        return new ModelSpec(arch, name, nVocab, nEmbd, nLayer, nHead, nHeadKv, headDim, nFf, nCtxTrain, ropeFreqBase,
+        return new ModelSpec(arch, name, nVocab, nEmbd, nLayer, nHead, nHeadKv, headDim, arch == Arch.MIXTRAL ? newNFfExpert : nFf,
+                nCtxTrain, ropeFreqBase,
                 rmsNormEps, tiedEmbeddings, newNExpert, newNExpertUsed, newNFfExpert, slidingWindow);
     }
 
@@ -331,12 +350,12 @@ public record ModelSpec(Arch arch, String name, int nVocab, int nEmbd, int nLaye
     /**
      * A spec of {@code arch} with head width {@code nEmbd / nHead}, context {@value #DEFAULT_CONTEXT} and the
      * architecture's defaults: its RoPE base and eps; embeddings tied for {@link Arch#GEMMA3} only; for
-     * {@link Arch#QWEN3MOE} 4 experts of width {@code nFf}, 2 used per token; for {@link Arch#GEMMA3} a sliding
+     * a mixture of experts 4 experts of width {@code nFf}, 2 used per token; for {@link Arch#GEMMA3} a sliding
      * window of 512. Named {@code lora4j-random-<arch>}.
      */
     public static ModelSpec of(Arch arch, int nVocab, int nEmbd, int nLayer, int nHead, int nHeadKv, int nFf) {
         Objects.requireNonNull(arch, "arch");
-        boolean moe = arch == Arch.QWEN3MOE;
+        boolean moe = arch.hasExperts();
         return new ModelSpec(arch, "lora4j-random-" + arch.id(), nVocab, nEmbd, nLayer, nHead, nHeadKv,
                 derivedHeadDim(nEmbd, nHead), nFf, DEFAULT_CONTEXT, arch.defaultRopeFreqBase(), arch.defaultRmsNormEps(),
                 arch == Arch.GEMMA3, moe ? 4 : 0, moe ? 2 : 0, moe ? nFf : 0, arch == Arch.GEMMA3 ? 512 : 0);
@@ -371,7 +390,7 @@ public record ModelSpec(Arch arch, String name, int nVocab, int nEmbd, int nLaye
 
     /**
      * {@link #ofParameters(long, int)} for {@code arch}, with the defaults of {@link #of(Arch, int, int, int, int, int, int)}
-     * except for {@link Arch#QWEN3MOE}: 8 experts, 2 used, each a quarter of the table's feed-forward width (a
+     * except for a mixture of experts: 8 experts, 2 used, each a quarter of the table's feed-forward width (a
      * multiple of 32). The count is the total (all experts), not the active parameters. Named
      * {@code lora4j-random-<arch>-<count>}.
      */
@@ -383,7 +402,7 @@ public record ModelSpec(Arch arch, String name, int nVocab, int nEmbd, int nLaye
         double bestScore = Double.MAX_VALUE;
         for (int[] w : WIDTHS) {
             ModelSpec one = of(arch, nVocab, w[0], 1, w[1], w[2], w[3]);
-            if (arch == Arch.QWEN3MOE) {
+            if (arch.hasExperts()) {
                 one = one.withExperts(8, 2, Math.max(32, w[3] / 4 / 32 * 32));
             }
             long fixed = one.parameterCount() - one.parametersPerLayer();

@@ -33,9 +33,11 @@ public final class TrainingHandle {
             this.tensor = tensor.reinterpret(ggml_tensor.sizeof());
         }
 
-        /** ne[0], ne[1] in ggml order. */
+        /** ne[0], ne[1] in ggml order, and ne[2] when it is above 1 (stacked experts). */
         public long[] shape() {
-            return new long[] {ggml_tensor.ne(tensor, 0), ggml_tensor.ne(tensor, 1)};
+            long ne2 = ggml_tensor.ne(tensor, 2);
+            return ne2 > 1 ? new long[] {ggml_tensor.ne(tensor, 0), ggml_tensor.ne(tensor, 1), ne2}
+                    : new long[] {ggml_tensor.ne(tensor, 0), ggml_tensor.ne(tensor, 1)};
         }
 
         public long elementCount() {
@@ -72,7 +74,7 @@ public final class TrainingHandle {
         }
     }
 
-    /** An adapter's pair for base tensor {@code target}: lora_a [n_in, r] and lora_b [r, n_out]. */
+    /** An adapter's pair for base tensor {@code target}: lora_a [n_in, r] and lora_b [r, n_out] (per expert: [.., n_expert]). */
     public record LoraPair(String target, Tensor a, Tensor b) {}
 
     /** AdamW's moments of one trained parameter (e.g. {@code blk.0.attn_q.weight.lora_a}). */

@@ -25,7 +25,8 @@ import java.util.Optional;
 
 /**
  * Merges LoRA adapters into a base model and writes a new GGUF model: {@code W' = W + Σ scale·alpha/r·B·A} for
- * every adapted tensor (PEFT's {@code merge_and_unload}, llama.cpp's {@code llama-export-lora}).
+ * every adapted tensor (PEFT's {@code merge_and_unload}, llama.cpp's {@code llama-export-lora}); in a tensor of
+ * stacked experts ({@code ffn_gate_exps}, ...) every expert with its own A and B.
  *
  * <ul>
  *   <li><b>Same numbers as llama-export-lora.</b> The base is dequantised with ggml's {@code to_float} and the

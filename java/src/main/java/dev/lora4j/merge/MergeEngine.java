@@ -15,11 +15,12 @@ import java.nio.channels.WritableByteChannel;
 import java.util.List;
 
 /**
- * Merges one tensor at a time: one call of the shim's {@code lora4j_lora_merge_tensor} per tensor runs a ggml graph
- * on the CPU backend's threads that dequantises the base (ggml's to_float, rows in parallel), applies export-lora's
- * graph, and converts or re-quantises (ggml_quantize_chunk, rows in parallel, as llama-quantize does) into a reused
- * output buffer, measuring the error on the way; then the bytes are written. All parallel work runs on ggml's own
- * threads: Java threads beside them would compete with ggml's OpenMP threads, which spin between graph nodes.
+ * Merges one tensor at a time: one call of the shim's {@code lora4j_lora_merge_tensor} per tensor (per expert of a
+ * stack of experts) runs a ggml graph on the CPU backend's threads that dequantises the base (ggml's to_float, rows in
+ * parallel), applies export-lora's graph, and converts or re-quantises (ggml_quantize_chunk, rows in parallel, as
+ * llama-quantize does) into a reused output buffer, measuring the error on the way; then the bytes are written. All
+ * parallel work runs on ggml's own threads: Java threads beside them would compete with ggml's OpenMP threads, which
+ * spin between graph nodes.
  * Memory: the output buffer of the largest merged tensor plus ggml's compute buffer (two F32 copies of it).
  */
 final class MergeEngine implements AutoCloseable {
@@ -32,9 +33,6 @@ final class MergeEngine implements AutoCloseable {
 
     /** A merged tensor: the base tensor, the type it is written in, the adapters that change it (in order). */
     record Plan(GgufTensorInfo tensor, GgmlType outType, List<Contribution> contributions) {
-        long rows() {
-            return tensor.elementCount() / tensor.ne(0);
-        }
     }
 
     private final Arena arena = Arena.ofShared();
@@ -73,15 +71,24 @@ final class MergeEngine implements AutoCloseable {
         }
     }
 
-    private static MergerHandle.Tensor tensor(GgufFile file, GgufTensorInfo t) {
-        return new MergerHandle.Tensor(file.tensorData(t.name()), t.type().id(), t.ne(0), t.ne(1));
+    /**
+     * Matrix {@code e} of tensor {@code t} whose bytes are {@code data}: the whole of a 2-D tensor ({@code e} = 0),
+     * expert {@code e} of a stack of {@code ne[2]} experts (each whole rows, so whole quantisation blocks).
+     */
+    private static MergerHandle.Tensor matrix(MemorySegment data, GgufTensorInfo t, long e) {
+        long bytes = data.byteSize() / t.ne(2);
+        return new MergerHandle.Tensor(data.asSlice(e * bytes, bytes), t.type().id(), t.ne(0), t.ne(1));
     }
 
     /** A tensor's report line and its raw sums (for the totals). */
     record Result(MergeReport.TensorReport report, double sqError, double sqMerged, double sqDelta, double sqBase) {
     }
 
-    /** Merges one tensor (all of it in the shim, on ggml's threads) and writes its bytes to {@code out}. */
+    /**
+     * Merges one tensor (all of it in the shim, on ggml's threads) and writes its bytes to {@code out}. A stack of
+     * experts is merged expert by expert, each with its own A and B, into its slice of the output; the error sums
+     * add up over the experts (the maximum error is the largest).
+     */
     Result mergeAndWrite(GgufFile base, Plan plan, WritableByteChannel out) throws IOException {
         long c0 = System.nanoTime();
         GgufTensorInfo t = plan.tensor();
@@ -89,10 +96,23 @@ final class MergeEngine implements AutoCloseable {
         MemorySegment result = outBuf.asSlice(0, plan.outType().byteSize(t.shape()));
         List<Contribution> cs = plan.contributions();
         int k = cs.size();
-        List<MergerHandle.Pair> pairs = cs.stream()
-                .map(c -> new MergerHandle.Pair(tensor(c.file(), c.pair().a()), tensor(c.file(), c.pair().b()), c.scale())).toList();
-        double[] sums = merger.mergeTensor(t.name(), new MergerHandle.Tensor(src, t.type().id(), t.ne(0), plan.rows()),
-                plan.outType().id(), result, pairs, cs.get(0).pair().isTokenEmbedding(), measure);
+        long experts = t.ne(2);
+        long outBytes = result.byteSize() / experts;
+        double[] sums = new double[5];
+        for (long e = 0; e < experts; e++) {
+            long expert = e;
+            List<MergerHandle.Pair> pairs = cs.stream().map(c -> new MergerHandle.Pair(
+                    matrix(c.file().tensorData(c.pair().a().name()), c.pair().a(), expert),
+                    matrix(c.file().tensorData(c.pair().b().name()), c.pair().b(), expert), c.scale())).toList();
+            double[] s = merger.mergeTensor(t.name(), matrix(src, t, e), plan.outType().id(), result.asSlice(e * outBytes, outBytes),
+                    pairs, cs.get(0).pair().isTokenEmbedding(), measure);
+            if (measure) {
+                for (int i = 0; i < 4; i++) {
+                    sums[i] += s[i];
+                }
+                sums[4] = Math.max(sums[4], s[4]);
+            }
+        }
         long c1 = System.nanoTime();
         write(result, out);
         Madvise.dontNeed(src);

@@ -1,6 +1,7 @@
 package dev.lora4j.train;
 
 import dev.lora4j.LoraAdapter;
+import dev.lora4j.LoraAdapterWriter;
 import dev.lora4j.internal.TrainingHandle;
 import dev.lora4j.internal.TrainingHandle.Tensor;
 import java.util.LinkedHashMap;
@@ -13,19 +14,27 @@ import java.util.Map;
  * than A; {@link #storedB} and {@link #trueB} convert, and everything outside this class sees the true B.
  */
 final class AdapterTensors {
-    /** One target's A ({@code [nIn, r]}) and B ({@code [r, nOut]}) tensors. */
-    record Pair(String target, Tensor a, Tensor b, int nIn, int r, int nOut) {}
+    /** One target's A ({@code [nIn, r]}) and B ({@code [r, nOut]}) tensors; {@code [.., experts]} for stacked experts. */
+    record Pair(String target, Tensor a, Tensor b, int nIn, int r, int nOut, int experts) {
+        /** The adapter file's entry of this pair with the values {@code a} and {@code b}. */
+        LoraAdapterWriter.Weights weights(float[] a, float[] b) {
+            return new LoraAdapterWriter.Weights(target, r, nIn, nOut, experts, a, b);
+        }
+    }
 
     private final List<Pair> pairs;
     private final float loraPlusRatio;
     private final long parameterCount;
 
     AdapterTensors(LoraAdapter adapter, float loraPlusRatio) {
-        this.pairs = TrainingHandle.pairs(adapter.handle()).stream()
-                .map(p -> new Pair(p.target(), p.a(), p.b(), (int) p.a().shape()[0], (int) p.a().shape()[1], (int) p.b().shape()[1]))
-                .toList();
+        this.pairs = TrainingHandle.pairs(adapter.handle()).stream().map(AdapterTensors::pair).toList();
         this.loraPlusRatio = loraPlusRatio;
-        this.parameterCount = pairs.stream().mapToLong(p -> (long) p.nIn() * p.r() + (long) p.r() * p.nOut()).sum();
+        this.parameterCount = pairs.stream().mapToLong(p -> ((long) p.nIn() * p.r() + (long) p.r() * p.nOut()) * p.experts()).sum();
+    }
+
+    private static Pair pair(TrainingHandle.LoraPair p) {
+        long[] a = p.a().shape();
+        return new Pair(p.target(), p.a(), p.b(), (int) a[0], (int) a[1], (int) p.b().shape()[1], a.length > 2 ? (int) a[2] : 1);
     }
 
     List<Pair> pairs() {
@@ -37,7 +46,7 @@ final class AdapterTensors {
         return parameterCount;
     }
 
-    /** The current A (PEFT layout, r × n_in) of every target. */
+    /** The current A (PEFT layout, r × n_in, expert after expert) of every target. */
     Map<String, float[]> a() {
         Map<String, float[]> out = new LinkedHashMap<>();
         for (Pair p : pairs) {
@@ -46,7 +55,7 @@ final class AdapterTensors {
         return out;
     }
 
-    /** The current true B (PEFT layout, n_out × r) of every target. */
+    /** The current true B (PEFT layout, n_out × r, expert after expert) of every target. */
     Map<String, float[]> trueB() {
         Map<String, float[]> out = new LinkedHashMap<>();
         for (Pair p : pairs) {

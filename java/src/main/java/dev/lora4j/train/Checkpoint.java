@@ -1,6 +1,7 @@
 package dev.lora4j.train;
 
 import dev.lora4j.Lora4jException;
+import dev.lora4j.LoraAdapterWriter;
 import dev.lora4j.gguf.GgmlQuant;
 import dev.lora4j.gguf.GgmlType;
 import dev.lora4j.gguf.GgufFile;
@@ -176,8 +177,9 @@ record Checkpoint(Path path, LoraConfig lora, long steps, int epoch, int sampleI
         Map<String, float[]> a = tensors.a();
         Map<String, float[]> b = tensors.trueB();
         for (AdapterTensors.Pair p : tensors.pairs()) {
-            w.addTensor(p.target() + ".lora_a", GgmlType.F32, new long[] {p.nIn(), p.r()}, GgmlQuant.quantize(GgmlType.F32, a.get(p.target())));
-            w.addTensor(p.target() + ".lora_b", GgmlType.F32, new long[] {p.r(), p.nOut()}, GgmlQuant.quantize(GgmlType.F32, b.get(p.target())));
+            LoraAdapterWriter.Weights x = p.weights(a.get(p.target()), b.get(p.target()));
+            w.addTensor(p.target() + ".lora_a", GgmlType.F32, x.shapeA(), GgmlQuant.quantize(GgmlType.F32, x.a()));
+            w.addTensor(p.target() + ".lora_b", GgmlType.F32, x.shapeB(), GgmlQuant.quantize(GgmlType.F32, x.b()));
         }
         for (TrainingHandle.Moments mv : session.training().moments()) {
             long[] shape = mv.m().shape();

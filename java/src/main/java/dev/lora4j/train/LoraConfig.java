@@ -8,10 +8,10 @@ import java.util.function.Consumer;
 
 /**
  * What to train, in PEFT's words: rank {@code r}, {@code lora_alpha}, {@code target_modules} ({@code q, k, v, o,
- * gate, up, down} or {@code all-linear}), {@code use_rslora} (scale alpha/√r instead of alpha/r), the
- * initialisation of A ({@code B} starts at zero, so training starts from the base model exactly) and the seed.
- * Start from {@link #defaults()} (each default is defined once, there) and change what you need with the {@code
- * with...} methods; every value is checked.
+ * gate, up, down}, {@code all-linear}, or the MoE experts: see {@link LoraTargets}), {@code use_rslora} (scale
+ * alpha/√r instead of alpha/r), the initialisation of A ({@code B} starts at zero, so training starts from the
+ * base model exactly) and the seed. Start from {@link #defaults()} (each default is defined once, there) and change
+ * what you need with the {@code with...} methods; every value is checked.
  *
  * <pre>{@code
  * LoraConfig lora = LoraConfig.defaults().withR(16).withAlpha(32).withTargetModules(List.of("all-linear"));
@@ -95,7 +95,7 @@ public final class LoraConfig {
         return v.alpha;
     }
 
-    /** The target modules as given (q, k, v, o, gate, up, down, lm_head, all-linear). */
+    /** The target modules as given (q, k, v, o, gate, up, down, lm_head, all-linear, experts, ...). */
     public List<String> targetModules() {
         return v.targetModules;
     }

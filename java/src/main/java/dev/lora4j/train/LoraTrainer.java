@@ -177,12 +177,12 @@ public final class LoraTrainer implements AutoCloseable {
         return session.evaluate(samples);
     }
 
-    /** The current A (PEFT layout, r × n_in) of every target. */
+    /** The current A (PEFT layout, r × n_in; expert after expert for stacked experts) of every target. */
     public Map<String, float[]> loraA() {
         return tensors.a();
     }
 
-    /** The current true B (PEFT layout, n_out × r) of every target (LoRA+ reparametrisation undone). */
+    /** The current true B (PEFT layout, n_out × r; expert after expert) of every target (LoRA+ reparametrisation undone). */
     public Map<String, float[]> loraB() {
         return tensors.trueB();
     }
@@ -200,7 +200,7 @@ public final class LoraTrainer implements AutoCloseable {
             Map<String, float[]> a = tensors.a();
             Map<String, float[]> b = tensors.trueB();
             for (AdapterTensors.Pair p : tensors.pairs()) {
-                w.add(p.target(), p.r(), p.nIn(), p.nOut(), a.get(p.target()), b.get(p.target()));
+                w.add(p.weights(a.get(p.target()), b.get(p.target())));
             }
             w.write(out);
         }

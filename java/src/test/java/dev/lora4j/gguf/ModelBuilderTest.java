@@ -172,7 +172,7 @@ class ModelBuilderTest {
         // a target below what the vocabulary alone needs gets the smallest shape
         assertEquals(64, ModelSpec.ofParameters(1_000_000L, 32000).nEmbd());
     }
-    /** A tiny spec of {@code arch} (Gemma 3 with 6 layers, a window of 16; Qwen3-MoE 4 experts of 96, 2 used). */
+    /** A tiny spec of {@code arch} (Gemma 3 with 6 layers, a window of 16; Qwen3-MoE 4 experts of 96, 2 used; Mixtral 4 of 128, 2 used). */
     private static ModelSpec tiny(ModelSpec.Arch arch, int nVocab) {
         ModelSpec s = ModelSpec.of(arch, nVocab, 64, arch == ModelSpec.Arch.GEMMA3 ? 6 : 2, 4, 2, 128);
         if (arch == ModelSpec.Arch.GEMMA3) {
@@ -212,6 +212,8 @@ class ModelBuilderTest {
             case QWEN3MOE -> assertEquals(List.of("attn_norm.weight", "ffn_down_exps.weight", "ffn_gate_exps.weight", "ffn_up_exps.weight",
                     "ffn_gate_inp.weight", "ffn_norm.weight", "attn_k_norm.weight", "attn_k.weight", "attn_output.weight",
                     "attn_q_norm.weight", "attn_q.weight", "attn_v.weight"), blk1);
+            case MIXTRAL -> assertEquals(List.of("attn_norm.weight", "ffn_down_exps.weight", "ffn_gate_exps.weight", "ffn_up_exps.weight",
+                    "ffn_gate_inp.weight", "ffn_norm.weight", "attn_k.weight", "attn_output.weight", "attn_q.weight", "attn_v.weight"), blk1);
             case PHI3 -> assertEquals(List.of("attn_norm.weight", "ffn_down.weight", "ffn_up.weight", "ffn_norm.weight",
                     "attn_output.weight", "attn_qkv.weight"), blk1);
             case GEMMA3 -> assertEquals(List.of("attn_norm.weight", "ffn_down.weight", "ffn_gate.weight", "ffn_up.weight",
@@ -233,6 +235,10 @@ class ModelBuilderTest {
             assertArrayEquals(new long[] {e, 96, 4}, m.get("blk.0.ffn_gate_exps.weight"));
             assertArrayEquals(new long[] {e, 96, 4}, m.get("blk.0.ffn_up_exps.weight"));
             assertArrayEquals(new long[] {e, 4}, m.get("blk.0.ffn_gate_inp.weight"));
+        }
+        if (arch == ModelSpec.Arch.MIXTRAL) {
+            assertArrayEquals(new long[] {128, e, 4}, m.get("blk.0.ffn_down_exps.weight"));
+            assertArrayEquals(new long[] {e, 128, 4}, m.get("blk.0.ffn_up_exps.weight"));
         }
         if (arch == ModelSpec.Arch.QWEN2) {
             assertArrayEquals(new long[] {e}, m.get("blk.0.attn_q.bias"));
@@ -286,6 +292,12 @@ class ModelBuilderTest {
                     case LLAMA, LLAMA3, MISTRAL3 -> {
                         assertEquals(spec.nVocab(), g.requireInt(k + "vocab_size"));
                         assertEquals(16, g.requireInt(k + "rope.dimension_count"));
+                    }
+                    case MIXTRAL -> {
+                        assertEquals(spec.nVocab(), g.requireInt(k + "vocab_size"));
+                        assertEquals(4, g.requireInt(k + "expert_count"));
+                        assertEquals(2, g.requireInt(k + "expert_used_count"));
+                        assertTrue(g.get(k + "expert_feed_forward_length").isEmpty());
                     }
                     case QWEN3MOE -> {
                         assertEquals(4, g.requireInt(k + "expert_count"));
@@ -344,6 +356,8 @@ class ModelBuilderTest {
         assertEquals(64 * 4, ModelSpec.of(ModelSpec.Arch.QWEN3, 100, 64, 1, 4, 2, 128).withHeadDim(64).nEmbdQ());
         assertThrows(IllegalArgumentException.class, () -> ModelSpec.of(ModelSpec.Arch.QWEN3MOE, 100, 64, 1, 4, 2, 128).withExperts(4, 5, 64));
         assertThrows(IllegalArgumentException.class, () -> ModelSpec.of(ModelSpec.Arch.QWEN3MOE, 100, 64, 1, 4, 2, 128).withExperts(0, 0, 0));
+        assertThrows(IllegalArgumentException.class, () -> ModelSpec.of(ModelSpec.Arch.LLAMA, 100, 64, 1, 4, 2, 128).withExperts(4, 2, 128));
+        assertEquals(96, ModelSpec.of(ModelSpec.Arch.MIXTRAL, 100, 64, 1, 4, 2, 128).withExperts(4, 2, 96).nFf());
         assertThrows(IllegalArgumentException.class, () -> ModelSpec.of(ModelSpec.Arch.LLAMA, 100, 64, 1, 4, 2, 128).withExperts(4, 2, 64));
         assertThrows(IllegalArgumentException.class, () -> ModelSpec.of(ModelSpec.Arch.LLAMA, 100, 64, 1, 4, 2, 128).withSlidingWindow(8));
         assertThrows(IllegalArgumentException.class, () -> ModelSpec.Arch.parse("gpt2"));

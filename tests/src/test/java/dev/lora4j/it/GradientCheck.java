@@ -36,11 +36,17 @@ final class GradientCheck {
     /** The result of {@link #againstFiniteDifferences}: gradients checked and the worst relative error. */
     record Result(int checked, double worst) {}
 
-    /** An all-linear adapter of rank r with random A and B, written beside {@code base} in {@code dir}. */
+    /** Every projection a block has: all-linear, and the experts of a mixture of experts (none elsewhere). */
+    static final List<String> TARGETS = List.of("all-linear", "experts");
+
+    /** The smallest directional derivative a k > 1 probe checks: more elements are moved together until it is reached. */
+    static final double MIN_DIRECTIONAL = 0.02;
+
+    /** An adapter of rank r on {@link #TARGETS} with random A and B, written beside {@code base} in {@code dir}. */
     static Path randomAdapter(Path dir, Path base, int r) {
         Path init = dir.resolve("init-" + base.getFileName());
         try (GgufFile b = GgufFile.open(base)) {
-            LoraAdapterWriter.random(b, List.of("all-linear"), r, r, 0.1f, 0.1f, 11).write(init);
+            LoraAdapterWriter.random(b, TARGETS, r, r, 0.1f, 0.1f, 11).write(init);
         }
         return init;
     }
@@ -50,7 +56,7 @@ final class GradientCheck {
     }
 
     static LoraConfig allLinear(int r) {
-        return LoraConfig.defaults().withR(r).withAlpha(r).withTargetModules(List.of("all-linear")).withSeed(1);
+        return LoraConfig.defaults().withR(r).withAlpha(r).withTargetModules(TARGETS).withSeed(1);
     }
 
     /** The gradient of every target's A and B ({A, B} per target name) from one SGD step on the sample. */
@@ -83,8 +89,8 @@ final class GradientCheck {
     }
 
     /**
-     * The analytic gradient of every target in the given layers (every all-linear projection the model has: q, k, v,
-     * o, gate, up, down, or fused ones) agrees with central finite differences (step h) within {@code tolerance}
+     * The analytic gradient of every target in the given layers ({@link #TARGETS}: q, k, v, o, gate, up, down, or
+     * fused ones, and the experts) agrees with central finite differences (step h) within {@code tolerance}
      * (relative), for the element of A and of B that one SGD step moved most; none is zero.
      */
     static Result againstFiniteDifferences(Path dir, Path base, TrainingSample sample, int r, int[] layers, float h, double tolerance) {
@@ -115,7 +121,8 @@ final class GradientCheck {
                         float[] after = isB ? b1.get(target) : a1.get(target);
                         // a gradient of 0.1 or more resolves on one element with h = 1e-3 (0.5% at a loss near 10), where curvature adds least
                         boolean large = k > 1 && largestStep(before, after) >= 0.1;
-                        GradientProbe g = GradientProbe.largestSteps(t, sample, target, isB, before, after, large ? 1e-3f : h, large ? 1 : k);
+                        GradientProbe g = GradientProbe.largestSteps(t, sample, target, isB, before, after, large ? 1e-3f : h,
+                                large ? 1 : GradientProbe.elementsToResolve(before, after, k, MIN_DIRECTIONAL));
                         double analytic = g.step();
                         double numeric = g.finiteDifference();
                         double rel = Math.abs(numeric - analytic) / Math.max(Math.abs(numeric), Math.abs(analytic));

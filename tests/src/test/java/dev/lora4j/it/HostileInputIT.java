@@ -220,48 +220,6 @@ class HostileInputIT {
         assertThrows(IllegalArgumentException.class, () -> MergeOptions.of(many));
     }
 
-    @Test
-    void mixtureOfExpertsIsNotTrainable() throws Exception {
-        // a llama MoE (MUL_MAT_ID has no backward pass in ggml): the expert tensors of a 2-expert model
-        Path moe = tmp.resolve("moe.gguf");
-        try (GgufFile f = GgufFile.open(TestFiles.sharedModel("stories260K.gguf"))) {
-            GgufWriter w = new GgufWriter();
-            f.metadata().forEach(w::put);
-            w.set("llama.expert_count", u32(2));
-            w.set("llama.expert_used_count", u32(1));
-            for (GgufTensorInfo t : f.tensors()) {
-                String n = t.name();
-                if (n.endsWith("ffn_gate.weight") || n.endsWith("ffn_up.weight") || n.endsWith("ffn_down.weight")) {
-                    float[] x = f.tensorFloats(n);
-                    float[] two = new float[x.length * 2];
-                    System.arraycopy(x, 0, two, 0, x.length);
-                    System.arraycopy(x, 0, two, x.length, x.length);
-                    w.addTensor(n.replace(".weight", "_exps.weight"), GgmlType.F32, new long[] {t.ne(0), t.ne(1), 2},
-                            dev.lora4j.gguf.GgmlQuant.quantize(GgmlType.F32, two));
-                } else {
-                    w.addTensor(n, t.type(), t.shape(), f.tensorData(n));
-                }
-                if (n.endsWith("ffn_norm.weight")) {
-                    String blk = n.substring(0, n.length() - "ffn_norm.weight".length());
-                    w.addTensor(blk + "ffn_gate_inp.weight", GgmlType.F32, new long[] {64, 2}, new byte[64 * 2 * 4]);
-                }
-            }
-            w.write(moe);
-        }
-        try (Model m = Model.load(moe); Context c = m.newContext(ContextParams.defaults().withContextSize(32))) {
-            assertTrue(c.generate("Once", 2, SamplerParams.greedy(), null).text() != null); // inference works
-        }
-        Path data = tmp.resolve("d.txt");
-        Files.writeString(data, "Once upon a time there was a cat. ".repeat(20));
-        TrainConfig cfg = TrainConfig.builder().contextLength(16).maxSteps(1).threads(1).build();
-        Lora4jException e = assertThrows(Lora4jException.class, () -> {
-            try (LoraTrainer t = LoraTrainer.create(moe, LoraConfig.defaults(), cfg)) {
-                t.train(TrainingData.load(data, DataOptions.defaults().withContextLength(16), t.model()), null);
-            }
-        });
-        assertTrue(e.getMessage().contains("mixture-of-experts"), e.getMessage());
-    }
-
     /** Damaged checkpoints on resume: the shim would read past a short moment; the position indexes the data. */
     @Test
     void damagedCheckpoints() throws Exception {

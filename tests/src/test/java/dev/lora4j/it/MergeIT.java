@@ -1,5 +1,6 @@
 package dev.lora4j.it;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -10,9 +11,12 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.lora4j.AdapterMismatchException;
 import dev.lora4j.Context;
+import dev.lora4j.FileType;
 import dev.lora4j.ContextParams;
 import dev.lora4j.Generation;
 import dev.lora4j.LoraAdapter;
+import dev.lora4j.LoraAdapterInfo;
+import dev.lora4j.LoraAdapterWriter;
 import dev.lora4j.LoraScaling;
 import dev.lora4j.Model;
 import dev.lora4j.SamplerParams;
@@ -34,6 +38,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
@@ -202,6 +207,71 @@ class MergeIT {
                     type, rel, changed);
             assertTrue(rel < (type == GgmlType.F32 ? 1e-5 : 5e-3), type + ": relative logit difference " + rel);
         }
+    }
+
+    /**
+     * A LoRA on the stacked experts of a Qwen3-MoE model (lora_a {@code [n_in, r, n_expert]}, lora_b
+     * {@code [r, n_out, n_expert]}: one pair per expert, as convert_lora_to_gguf.py writes PEFT adapters of Mixtral's
+     * experts), beside q and v, on a random F32 model (2 layers, 64 wide, 4 experts of width 128, 2 used): llama.cpp
+     * applies it ({@code build_lora_mm_id}) and it changes the greedy text; {@code llama-completion --lora} prints
+     * lora4j's text; the merged model (keep = F32, and F16) generates the same tokens as base + adapter; and the
+     * merge, expert by expert, equals llama-export-lora's, which merges a 3-D pair in one batched mul_mat (on the F32
+     * base and on its Q8_0 quantisation).
+     */
+    @Test
+    void expertAdapterAppliesAndMergesLikeTheUnmergedAdapter() {
+        Path base = tmp.resolve("qwen3moe.gguf");
+        try (GgufFile vocab = GgufFile.open(TestFiles.llamaSource().resolve("models").resolve(ModelSpec.Arch.QWEN3MOE.defaultVocabulary()))) {
+            ModelSpec spec = ModelSpec.of(ModelSpec.Arch.QWEN3MOE, ModelBuilder.vocabSize(vocab), 64, 2, 4, 2, 128)
+                    .withTiedEmbeddings(false).withContext(512).withExperts(4, 2, 128);
+            ModelBuilder.write(spec, vocab, base, GgmlType.F32, 11, ProgressListener.NONE);
+        }
+        Path adapter = tmp.resolve("experts.gguf");
+        try (GgufFile f = GgufFile.open(base)) {
+            LoraAdapterWriter.random(f, List.of("experts", "q", "v"), 8, 16f, 0.1f, 0.1f, 5).write(adapter);
+        }
+        assertEquals(6, LoraAdapterInfo.read(adapter).pairs().values().stream().filter(p -> p.experts() == 4).count());
+        String prompt = "Once upon a time";
+        Generation plain;
+        int[] adapted;
+        String text;
+        try (Model m = Model.load(base); Context ctx = m.newContext(ContextParams.defaults().withContextSize(512).withThreads(2))) {
+            plain = ctx.generate(prompt, 16, SamplerParams.greedy(), null);
+            try (LoraAdapter la = LoraAdapter.load(m, adapter)) {
+                ctx.clear();
+                ctx.setAdapter(la, 1f);
+                Generation g = ctx.generate(prompt, 16, SamplerParams.greedy(), null);
+                adapted = g.tokens();
+                text = g.text();
+            }
+        }
+        System.out.printf(Locale.ROOT, "MergeIT: qwen3moe [%s], with the expert adapter [%s]%n", plain.text().replace("\n", " "),
+                text.replace("\n", " "));
+        assertFalse(Arrays.equals(plain.tokens(), adapted), "the expert adapter must change the greedy text");
+        TestFiles.assertLlamaCompletionPrints(text, "qwen3moe with an expert adapter", "-m", base, "--lora", adapter, "-p", prompt,
+                "-n", 16, "-c", 512);
+        Path keep = tmp.resolve("keep.gguf");
+        for (OutputType type : List.of(OutputType.KEEP, OutputType.of(GgmlType.F16))) {
+            Path merged = type.isKeep() ? keep : tmp.resolve("merged-" + type + ".gguf");
+            MergeReport r = LoraMerger.merge(base, MergeOptions.of(adapter).withType(type).withThreads(2), merged);
+            System.out.print(r.format());
+            assertEquals(10, r.tensorsMerged(), type.toString());
+            r.tensors().forEach(t -> assertTrue(t.relativeDelta() > 0, t.name()));
+            try (Model m = Model.load(merged); Context ctx = m.newContext(ContextParams.defaults().withContextSize(512).withThreads(2))) {
+                assertArrayEquals(adapted, ctx.generate(prompt, 16, SamplerParams.greedy(), null).tokens(), type + " merge");
+            }
+        }
+        Path ref = tmp.resolve("ref.gguf");
+        exportLora(base, ref, adapter + ":1"); // an F32 base: export-lora writes F32, as keep does here
+        assertTensorsIdentical(keep, ref);
+        // a quantised base: each expert's rows are whole Q8_0 blocks, dequantised on their own
+        Path q8 = tmp.resolve("qwen3moe-q8_0.gguf");
+        Model.quantize(base, q8, FileType.MOSTLY_Q8_0, 2);
+        Path q8Ref = tmp.resolve("q8-ref.gguf");
+        exportLora(q8, q8Ref, adapter + ":1");
+        Path q8Ours = tmp.resolve("q8-f16.gguf");
+        LoraMerger.merge(q8, MergeOptions.of(adapter).withType(OutputType.of(GgmlType.F16)).withThreads(2), q8Ours);
+        assertTensorsIdentical(q8Ours, q8Ref);
     }
 
     // ------------------------------------------------------------------------------------------ re-quantisation

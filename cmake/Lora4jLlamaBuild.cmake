@@ -13,12 +13,15 @@ if(CMAKE_SCRIPT_MODE_FILE)
   include("${CMAKE_CURRENT_LIST_DIR}/Lora4jBackend.cmake")
 endif()
 set(LORA4J_LLAMA_TOOLS llama-bench llama-completion llama-export-lora llama-finetune llama-quantize llama-perplexity
-    CACHE STRING "llama.cpp tools built beside the libraries (references for tests and benchmarks)")
+    ggml-rpc-server CACHE STRING "llama.cpp tools built beside the libraries (references for tests and benchmarks)")
 
+# GGML_RPC: the RPC backend (libggml-rpc, docs/scaling.md); its RDMA transport stays off, else a machine with
+# libibverbs would make the natives depend on a library the jar does not carry
 set(_flags -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON
     -DLLAMA_BUILD_COMMON=ON -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_EXAMPLES=ON
     -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_OPENSSL=OFF
     -DGGML_BACKEND_DL=OFF -DGGML_CPU_REPACK=ON
+    -DGGML_RPC=ON -DGGML_RPC_RDMA=OFF
     ${LORA4J_BACKEND_FLAGS})
 if(CMAKE_SCRIPT_MODE_FILE)
   foreach(f IN LISTS _flags)

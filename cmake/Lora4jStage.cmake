@@ -14,7 +14,7 @@ set(_libs ggml-base ggml-cpu)
 if(LORA4J_BACKEND_USED STREQUAL "cuda")
   list(APPEND _libs ggml-cuda)
 endif()
-list(APPEND _libs ggml llama)
+list(APPEND _libs ggml-rpc ggml llama)
 string(REPLACE ";" "," _libs "${_libs}")
 add_custom_target(stage ALL
   COMMAND "${CMAKE_COMMAND}"

@@ -33,6 +33,7 @@ HEADERS = [
     ("ggml/include/ggml.h", "ggml_h"),
     ("ggml/include/ggml-backend.h", "ggml_backend_h"),
     ("ggml/include/ggml-opt.h", "ggml_opt_h"),
+    ("ggml/include/ggml-rpc.h", "ggml_rpc_h"),
     ("ggml/include/gguf.h", "gguf_h"),
     ("@shim/lora4j.h", "lora4j_h"),
 ]

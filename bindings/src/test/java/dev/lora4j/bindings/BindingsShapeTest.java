@@ -36,7 +36,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 class BindingsShapeTest {
     private static final Map<String, String> HEADER_CLASSES = Map.of(
             "llama.h", "llama_h", "ggml.h", "ggml_h", "ggml-backend.h", "ggml_backend_h",
-            "ggml-opt.h", "ggml_opt_h", "gguf.h", "gguf_h", "lora4j.h", "lora4j_h");
+            "ggml-opt.h", "ggml_opt_h", "ggml-rpc.h", "ggml_rpc_h", "gguf.h", "gguf_h", "lora4j.h", "lora4j_h");
 
     @AfterAll
     static void nativesWereNotLoaded() throws Exception {

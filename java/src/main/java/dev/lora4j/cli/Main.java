@@ -14,7 +14,7 @@ import picocli.CommandLine.Command;
 @Command(name = "lora4j", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Java bindings to llama.cpp: inference, GGUF tools, LoRA adapters.",
         subcommands = {GenerateCommand.class, InspectCommand.class, QuantizeCommand.class, BuildModelCommand.class, TrainCommand.class, MergeCommand.class,
-                DemoCommand.class, DevicesCommand.class, CommandLine.HelpCommand.class})
+                DemoCommand.class, DevicesCommand.class, RpcServerCommand.class, CommandLine.HelpCommand.class})
 public final class Main {
     public static void main(String[] args) {
         System.exit(run(args));

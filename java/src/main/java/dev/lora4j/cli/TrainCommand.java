@@ -50,12 +50,15 @@ final class TrainCommand implements Callable<Integer> {
     private static final LoraConfig LORA = LoraConfig.defaults();
     private static final DataOptions DATA = DataOptions.defaults();
 
-    /** Shows a list default as the command line takes it ({@code q,v}) and a whole float without ".0". */
+    /**
+     * Shows a list default as the command line takes it ({@code q,v}; none for an empty one, which would otherwise
+     * become the list [""]) and a whole float without ".0".
+     */
     static final class ApiDefaults implements IDefaultValueProvider {
         @Override
         public String defaultValue(ArgSpec arg) {
             return switch (arg.initialValue()) {
-                case List<?> list -> String.join(",", list.stream().map(String::valueOf).toList());
+                case List<?> list when !list.isEmpty() -> String.join(",", list.stream().map(String::valueOf).toList());
                 case Float f -> number(f);
                 case null, default -> null;
             };
@@ -172,6 +175,7 @@ final class TrainCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException, InterruptedException {
         common.apply();
+        gpu.warnIfIgnored(System.err); // before anything is written: refuses --rpc
         PrintStream stdout = CommonOptions.stdout();
         Path dir = outputDir != null ? outputDir : out.resolveSibling(out.getFileName() + ".train");
         Files.createDirectories(dir);
@@ -181,7 +185,6 @@ final class TrainCommand implements Callable<Integer> {
                 .optimizer(TrainConfig.Optimizer.valueOf(optimizer.toUpperCase(Locale.ROOT))).weightDecay(weightDecay)
                 .maxGradNorm(maxGradNorm).loraPlusRatio(loraPlusRatio).evalSteps(evalSteps).earlyStoppingPatience(patience).checkpointSteps(saveSteps)
                 .checkpointDir(dir).threads(common.threads).seed(seed).gpuLayers(gpu.gpuLayers).device(gpu.device).build();
-        gpu.warnIfIgnored(System.err);
         LoraConfig.Init loraInit = LoraConfig.Init.valueOf(init.toUpperCase(Locale.ROOT));
         LoraConfig lora = LORA.withR(r).withAlpha(alpha).withTargetModules(targetModules).withRsLora(rsLora).withInit(loraInit).withSeed(seed);
         GgmlType type = switch (outType.toLowerCase(Locale.ROOT)) {

@@ -33,21 +33,37 @@ public final class ModelHandle {
     private final MemorySegment vocab;
     private final int nVocab;
 
-    private ModelHandle(MemorySegment ptr) {
-        NativeOwner o = new NativeOwner(ptr, p -> llama_model_free(p));
+    private ModelHandle(MemorySegment ptr, Rpc.Servers rpc) {
+        NativeOwner o = new NativeOwner(ptr, p -> {
+            llama_model_free(p);
+            if (rpc != null) {
+                rpc.release();
+            }
+        });
         this.owner = o;
         this.handle = new NativeHandle(this, "model", ptr, p -> o.release());
         this.vocab = llama_model_get_vocab(ptr);
         this.nVocab = llama_vocab_n_tokens(vocab);
     }
 
-    /** Loads a GGUF file llama.cpp can read (validated by the caller); {@link ModelLoadException} with llama.cpp's reason. */
+    /**
+     * Loads a GGUF file llama.cpp can read (validated by the caller); {@link ModelLoadException} with llama.cpp's reason,
+     * or naming an RPC server that does not answer.
+     */
     public static ModelHandle load(Path path, ModelParams params) {
         Llama.init();
+        if (!params.rpcServers().isEmpty() && params.gpuLayers() == 0) {
+            throw new IllegalArgumentException("rpcServers " + params.rpcServers() + " with gpuLayers 0: llama.cpp places"
+                    + " only offloaded layers on RPC servers; set gpuLayers (-1 = all)");
+        }
+        Rpc.Servers rpc = params.rpcServers().isEmpty() ? null : Rpc.connect(path, params.rpcServers());
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment mp = llama_model_default_params(arena);
             llama_model_params.n_gpu_layers(mp, params.gpuLayers() < 0 ? Integer.MAX_VALUE : params.gpuLayers());
             llama_model_params.main_gpu(mp, params.mainGpu());
+            if (rpc != null) {
+                llama_model_params.devices(mp, rpc.deviceList(arena));
+            }
             llama_model_params.split_mode(mp, params.splitMode().id());
             llama_model_params.vocab_only(mp, params.vocabOnly());
             llama_model_params.check_tensors(mp, params.checkTensors());
@@ -61,7 +77,12 @@ public final class ModelHandle {
             if (ptr.equals(MemorySegment.NULL)) {
                 throw NativeErrors.error(m -> new ModelLoadException(path, m), "llama.cpp could not load the model");
             }
-            return new ModelHandle(ptr);
+            return new ModelHandle(ptr, rpc);
+        } catch (RuntimeException e) {
+            if (rpc != null) {
+                rpc.release();
+            }
+            throw e;
         }
     }
 

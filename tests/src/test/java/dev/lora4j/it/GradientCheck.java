@@ -55,13 +55,13 @@ final class GradientCheck {
         return TrainConfig.builder().contextLength(ctx).optimizer(TrainConfig.Optimizer.SGD).learningRate(1f).threads(2).build();
     }
 
-    static LoraConfig allLinear(int r) {
+    static LoraConfig loraConfig(int r) {
         return LoraConfig.defaults().withR(r).withAlpha(r).withTargetModules(TARGETS).withSeed(1);
     }
 
     /** The gradient of every target's A and B ({A, B} per target name) from one SGD step on the sample. */
     static Map<String, float[][]> sgdStep(Path dir, Path base, TrainingSample sample, int r) {
-        try (LoraTrainer t = LoraTrainer.createFrom(base, randomAdapter(dir, base, r), allLinear(r), sgd(sample.tokens().length))) {
+        try (LoraTrainer t = LoraTrainer.createFrom(base, randomAdapter(dir, base, r), loraConfig(r), sgd(sample.tokens().length))) {
             Step st = Step.take(t, sample);
             Map<String, float[][]> grads = new TreeMap<>();
             for (String target : st.a0().keySet()) {
@@ -99,13 +99,14 @@ final class GradientCheck {
 
     /**
      * As above; with {@code k} > 1 each probe whose largest gradient is below 0.1 is the directional derivative along
-     * the signs of the k elements that the step moved most ({@link GradientProbe#largestSteps}), for bases whose
-     * gradients are too small for one element's finite difference of a float loss (random weights); larger ones are
-     * probed on their largest element with h = 1e-3.
+     * the signs of the k elements that the step moved most, or of more until their gradients add up to
+     * {@link #MIN_DIRECTIONAL} ({@link GradientProbe#largestSteps}), for bases whose gradients are too small for one
+     * element's finite difference of a float loss (random weights); larger ones are probed on their largest element
+     * with h = 1e-3.
      */
     static Result againstFiniteDifferences(Path dir, Path base, TrainingSample sample, int r, int[] layers, float h, int k,
                                            double tolerance) {
-        try (LoraTrainer t = LoraTrainer.createFrom(base, randomAdapter(dir, base, r), allLinear(r), sgd(sample.tokens().length))) {
+        try (LoraTrainer t = LoraTrainer.createFrom(base, randomAdapter(dir, base, r), loraConfig(r), sgd(sample.tokens().length))) {
             Step st = Step.take(t, sample);
             Map<String, float[]> a0 = st.a0(), b0 = st.b0(), a1 = st.a1(), b1 = st.b1();
             t.setWeights(a0, b0);
@@ -122,7 +123,7 @@ final class GradientCheck {
                         // a gradient of 0.1 or more resolves on one element with h = 1e-3 (0.5% at a loss near 10), where curvature adds least
                         boolean large = k > 1 && largestStep(before, after) >= 0.1;
                         GradientProbe g = GradientProbe.largestSteps(t, sample, target, isB, before, after, large ? 1e-3f : h,
-                                large ? 1 : GradientProbe.elementsToResolve(before, after, k, MIN_DIRECTIONAL));
+                                large || k == 1 ? 1 : GradientProbe.elementsToResolve(before, after, k, MIN_DIRECTIONAL));
                         double analytic = g.step();
                         double numeric = g.finiteDifference();
                         double rel = Math.abs(numeric - analytic) / Math.max(Math.abs(numeric), Math.abs(analytic));

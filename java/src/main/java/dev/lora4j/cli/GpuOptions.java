@@ -31,14 +31,16 @@ final class GpuOptions {
         return device >= 0 ? q.withDevice(device) : q;
     }
 
-    /**
-     * Tells the user on {@code err} when the build ignores these options (a CPU-only build asked to offload); refuses
-     * {@code --rpc} (train's use: training does not run on RPC servers).
-     */
-    void warnIfIgnored(PrintStream err) {
+    /** train's check: refuses {@code --rpc} (training does not run on RPC servers), then {@link #warnIfIgnored}. */
+    void checkForTraining(PrintStream err) {
         if (!rpc.isEmpty()) {
             throw new IllegalArgumentException("--rpc: training does not run on RPC servers (docs/scaling.md)");
         }
+        warnIfIgnored(err);
+    }
+
+    /** Tells the user on {@code err} when the build ignores these options (a CPU-only build asked to offload). */
+    private void warnIfIgnored(PrintStream err) {
         String ignored = Devices.checkGpuOptions(gpuLayers, device);
         if (ignored != null) {
             err.println("lora4j: " + ignored);

@@ -2,7 +2,6 @@ package dev.lora4j.cli;
 
 import dev.lora4j.internal.Rpc;
 import java.io.IOException;
-import java.net.Inet4Address;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
@@ -84,16 +83,16 @@ final class RpcServerCommand implements Callable<Integer> {
 
     /** The first IPv4 address of {@code host}: ggml-rpc listens on IPv4 only. */
     private static InetAddress ipv4(String host) {
+        InetAddress a;
         try {
-            for (InetAddress a : InetAddress.getAllByName(host)) {
-                if (a instanceof Inet4Address) {
-                    return a;
-                }
-            }
+            a = Rpc.ipv4(host);
         } catch (UnknownHostException e) {
             throw new IllegalArgumentException("--host " + host + ": unknown host");
         }
-        throw new IllegalArgumentException("--host " + host + ": not an IPv4 address (ggml-rpc listens on IPv4 only)");
+        if (a == null) {
+            throw new IllegalArgumentException("--host " + host + ": not an IPv4 address (ggml-rpc listens on IPv4 only)");
+        }
+        return a;
     }
 
     /** Whether a TCP connection to the server succeeds (it closes at once: the server goes back to accepting). */

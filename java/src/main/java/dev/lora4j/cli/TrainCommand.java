@@ -175,7 +175,7 @@ final class TrainCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException, InterruptedException {
         common.apply();
-        gpu.warnIfIgnored(System.err); // before anything is written: refuses --rpc
+        gpu.checkForTraining(System.err); // before anything is written
         PrintStream stdout = CommonOptions.stdout();
         Path dir = outputDir != null ? outputDir : out.resolveSibling(out.getFileName() + ".train");
         Files.createDirectories(dir);

@@ -145,17 +145,26 @@ public final class Rpc {
         }
     }
 
-    /** The first IPv4 address of the endpoint's host (ggml-rpc connects over IPv4 only). */
+    /** The first IPv4 address of {@code host}, or null when it has none (ggml-rpc connects and listens over IPv4 only). */
+    public static InetAddress ipv4(String host) throws UnknownHostException {
+        for (InetAddress a : InetAddress.getAllByName(host)) {
+            if (a instanceof Inet4Address) {
+                return a;
+            }
+        }
+        return null;
+    }
+
+    /** The endpoint's host at its first IPv4 address. */
     private static InetSocketAddress resolve(Path path, String endpoint) {
         int colon = endpoint.lastIndexOf(':');
         String host = endpoint.substring(0, colon);
         try {
-            for (InetAddress a : InetAddress.getAllByName(host)) {
-                if (a instanceof Inet4Address) {
-                    return new InetSocketAddress(a, Integer.parseInt(endpoint.substring(colon + 1)));
-                }
+            InetAddress a = ipv4(host);
+            if (a == null) {
+                throw new ModelLoadException(path, "RPC server " + endpoint + ": " + host + " has no IPv4 address (ggml-rpc connects over IPv4 only)");
             }
-            throw new ModelLoadException(path, "RPC server " + endpoint + ": " + host + " has no IPv4 address (ggml-rpc connects over IPv4 only)");
+            return new InetSocketAddress(a, Integer.parseInt(endpoint.substring(colon + 1)));
         } catch (UnknownHostException e) {
             throw new ModelLoadException(path, "RPC server " + endpoint + ": unknown host " + host);
         }

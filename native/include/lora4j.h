@@ -26,7 +26,7 @@
 extern "C" {
 #endif
 
-#define LORA4J_SHIM_VERSION 3
+#define LORA4J_SHIM_VERSION 4
 
 #define LORA4J_ERR_EXCEPTION (-100)  // a C++ exception was caught (its message is the last error)
 #define LORA4J_ERR_ARGUMENT  (-101)  // an argument was rejected (nothing was done)
@@ -83,6 +83,20 @@ struct llama_adapter_lora * lora4j_adapter_lora_init(struct llama_model * model,
 // llama_set_adapters_lora (0, or LORA4J_ERR_LLAMA when llama.cpp refuses)
 int32_t lora4j_set_adapters_lora(struct llama_context * ctx, struct llama_adapter_lora ** adapters, size_t n_adapters,
                                  float * scales);
+
+// Per-sequence adapters (native/patches/0012-*.patch): the tokens of sequence seq get `adapter` at `scale`, on top
+// of the context's own adapters (llama_set_adapters_lora), in the same batch as sequences with other adapters or
+// none. adapter NULL or scale 0: none. What the KV cache of seq holds stays as it was computed. Ranks and targets
+// may differ between adapters; they are stacked per base weight, padded to the largest rank (a new adapter
+// restacks them, which drops the ones no sequence uses; changing assignments does not). 0, or LORA4J_ERR_ARGUMENT
+// for a seq outside [0, n_seq_max), a non-finite scale, an adapter of another model, or one that cannot be
+// applied per sequence (a token_embd or expert target, aLoRA). lora4j_decode refuses a token in several sequences
+// with different adapters.
+int32_t lora4j_set_seq_adapter_lora(struct llama_context * ctx, llama_seq_id seq, struct llama_adapter_lora * adapter,
+                                    float scale);
+
+// before freeing an adapter: the sequences of ctx that use it get none
+void lora4j_forget_adapter_lora(struct llama_context * ctx, struct llama_adapter_lora * adapter);
 
 // a CPU threadpool of n_threads (ggml_threadpool_params_default: polling as llama-bench and llama-cli use it),
 // to attach to a context with llama_attach_threadpool; without one, ggml creates and joins threads on every

@@ -5,6 +5,8 @@
 #include "ggml-alloc.h"
 #include "ggml-backend.h"
 #include "ggml-cpu.h"
+#include "llama-adapter.h"   // per-sequence adapters (native/patches/0012-*.patch)
+#include "llama-context.h"
 
 #include <algorithm>
 #include <climits>
@@ -12,6 +14,7 @@
 #include <cstring>
 #include <exception>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -45,6 +48,21 @@ bool check_batch(const llama_context * ctx, const llama_batch & batch) {
                 if (id < 0 || id >= n_seq_max) {
                     fail(LORA4J_ERR_ARGUMENT, "sequence id " + std::to_string(id) + " at batch position " + std::to_string(i) +
                               " is outside [0, " + std::to_string(n_seq_max) + ")");
+                    return false;
+                }
+            }
+        }
+    }
+    // per-sequence adapters: a token in several sequences takes the first one's adapter, so they must agree
+    const llama_adapter_seq_loras * seq_loras = ctx->seq_adapters_lora4j();
+    if (seq_loras && batch.seq_id && batch.n_seq_id) {
+        for (int32_t i = 0; i < batch.n_tokens; i++) {
+            for (int32_t s = 1; s < batch.n_seq_id[i]; s++) {
+                const llama_seq_id a = batch.seq_id[i][0];
+                const llama_seq_id b = batch.seq_id[i][s];
+                if (seq_loras->seq_slot[a] != seq_loras->seq_slot[b] || seq_loras->seq_scale[a] != seq_loras->seq_scale[b]) {
+                    fail(LORA4J_ERR_ARGUMENT, "the token at batch position " + std::to_string(i) + " belongs to sequences " +
+                              std::to_string(a) + " and " + std::to_string(b) + ", which have different adapters");
                     return false;
                 }
             }
@@ -199,6 +217,28 @@ int32_t lora4j_set_adapters_lora(struct llama_context * ctx, struct llama_adapte
             return fail(LORA4J_ERR_LLAMA, "llama.cpp could not set the adapters (see the log for the reason)");
         }
         return (int32_t) 0;
+    });
+}
+
+int32_t lora4j_set_seq_adapter_lora(struct llama_context * ctx, llama_seq_id seq, struct llama_adapter_lora * adapter,
+                                    float scale) {
+    return guarded<>((int32_t) LORA4J_ERR_EXCEPTION, [&] {
+        if (!std::isfinite(scale)) {
+            return fail(LORA4J_ERR_ARGUMENT, "the scale must be finite");
+        }
+        try {
+            ctx->set_seq_adapter_lora4j(seq, adapter, scale);
+        } catch (const std::runtime_error & e) {
+            return fail(LORA4J_ERR_ARGUMENT, e.what());
+        }
+        return (int32_t) 0;
+    });
+}
+
+void lora4j_forget_adapter_lora(struct llama_context * ctx, struct llama_adapter_lora * adapter) {
+    guarded<>(0, [&] {
+        ctx->forget_adapter_lora4j(adapter);
+        return 0;
     });
 }
 

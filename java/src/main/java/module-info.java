@@ -14,6 +14,7 @@ module dev.lora4j {
     exports dev.lora4j;
     exports dev.lora4j.gguf;
     exports dev.lora4j.merge;
+    exports dev.lora4j.serve;
     exports dev.lora4j.train;
 
     opens dev.lora4j.cli to info.picocli; // picocli builds the commands and sets their options by reflection

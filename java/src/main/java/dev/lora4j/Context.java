@@ -26,7 +26,10 @@ public final class Context implements AutoCloseable {
     private final int nVocab;
     private final boolean embeddings;
     private int outputs; // outputs of the last decode
+    private boolean[] batchOutputs; // after decode(Batch): which batch indices have logits (else null)
     private Map<LoraAdapter, Float> adapters = Map.of();
+    private final LoraAdapter[] seqAdapters;
+    private final float[] seqScales;
 
     Context(Model model, ContextParams params) {
         this.model = model;
@@ -35,19 +38,26 @@ public final class Context implements AutoCloseable {
         this.nSeq = params.sequences();
         this.nVocab = model.vocabulary().size();
         this.embeddings = params.embeddings();
+        this.seqAdapters = new LoraAdapter[nSeq];
+        this.seqScales = new float[nSeq];
     }
 
     public Model model() {
         return model;
     }
 
-    /** Token positions the context holds (per sequence, with one sequence). */
+    /** Token positions the context holds, all sequences together (one sequence: {@link #sequenceSize()}). */
     public int contextSize() {
         return handle.contextSize();
     }
 
     public int batchSize() {
         return handle.batchSize();
+    }
+
+    /** Positions one sequence may hold: {@link #contextSize()} divided among {@link ContextParams#sequences()}. */
+    public int sequenceSize() {
+        return handle.sequenceSize();
     }
 
     /** Next free position of sequence {@code seq} (0 when empty). */
@@ -96,6 +106,111 @@ public final class Context implements AutoCloseable {
         decode(tokens, 0, false);
     }
 
+    /**
+     * Runs the tokens of several sequences as one batch, each sequence with its own adapter
+     * ({@link #setSequenceAdapter}), in one pass of the model. Afterwards {@link #logits(int)} and
+     * {@link Sampler#sample(Context, int)} take the indices {@link Batch#add} returned for tokens with logits.
+     *
+     * @throws ContextOverflowException if a sequence's tokens do not fit in what is left of the context
+     * @throws DecodeException          if llama.cpp fails
+     */
+    public void decode(Batch batch) {
+        int n = batch.size();
+        if (n == 0) {
+            throw new IllegalArgumentException("no tokens to decode");
+        }
+        if (n > handle.batchSize()) {
+            throw new IllegalArgumentException("a batch of " + n + " tokens does not fit batchSize " + handle.batchSize());
+        }
+        int[] pos = new int[n];
+        int[] first = new int[nSeq];
+        int[] count = new int[nSeq];
+        Arrays.fill(first, -1);
+        handle.enter();
+        try {
+            for (int i = 0; i < n; i++) {
+                int seq = batch.seqs[i];
+                checkSeq(seq);
+                int t = batch.tokens[i];
+                if (t < 0 || t >= nVocab) {
+                    throw new IllegalArgumentException("token id " + t + " is outside the vocabulary [0, " + nVocab + ")");
+                }
+                if (first[seq] < 0) {
+                    first[seq] = handle.positionMax(seq) + 1;
+                }
+                pos[i] = first[seq] + count[seq]++;
+            }
+            int nCtx = handle.sequenceSize();
+            for (int seq = 0; seq < nSeq; seq++) {
+                if (first[seq] >= 0 && first[seq] + count[seq] > nCtx) {
+                    throw new ContextOverflowException(count[seq], nCtx - first[seq], nCtx);
+                }
+            }
+            outputs = 0;
+            batchOutputs = null;
+            handle.decode(n, batch.tokens, pos, batch.seqs, batch.logits);
+            batchOutputs = Arrays.copyOf(batch.logits, n);
+            outputs = n;
+        } finally {
+            handle.exit();
+        }
+    }
+
+    /**
+     * Gives sequence {@code seq} its own adapter at {@code scale} ({@code null} or 0: none), on top of the
+     * context's adapters ({@link #setAdapters}). Sequences with different adapters, ranks or targets then decode
+     * together in one {@link #decode(Batch)}. Takes effect for the tokens decoded from now on: what the KV cache
+     * holds of {@code seq} stays (start a new request with {@code removeTokens(seq, 0, -1)}). Reassigning an adapter
+     * this context already uses is cheap; a new one is stacked with the others (a copy of its weights in F32).
+     * Adapters of {@code token_embd} or of expert weights cannot be applied per sequence ({@link NativeException}).
+     */
+    public void setSequenceAdapter(int seq, LoraAdapter adapter, float scale) {
+        checkSeq(seq);
+        if (adapter != null) {
+            if (adapter.model() != model) {
+                throw new IllegalArgumentException(adapter + " was loaded for another model (" + adapter.model().path() + ")");
+            }
+            if (!adapter.isOpen()) {
+                throw new IllegalStateException(adapter + " is closed");
+            }
+        }
+        if (!Float.isFinite(scale)) {
+            throw new IllegalArgumentException("the scale must be finite, got " + scale);
+        }
+        handle.enter();
+        try {
+            if (adapter != null && !adapter.usable()) {
+                throw new IllegalStateException(adapter + " is closed");
+            }
+            handle.setSequenceAdapter(seq, adapter == null ? null : adapter.handle(), scale);
+            seqAdapters[seq] = adapter == null || scale == 0 ? null : adapter;
+            seqScales[seq] = seqAdapters[seq] == null ? 0 : scale;
+        } finally {
+            handle.exit();
+        }
+    }
+
+    /**
+     * How many decodes reused the previous compute graph instead of building one (llama.cpp's {@code n_reused}): a
+     * batch of the same shape as the last one, with the same adapters stacked, reuses it whichever sequence has
+     * which adapter.
+     */
+    public int graphReuses() {
+        return handle.graphReuses();
+    }
+
+    /** The adapter of sequence {@code seq} ({@link #setSequenceAdapter}), or null. */
+    public LoraAdapter sequenceAdapter(int seq) {
+        checkSeq(seq);
+        return seqAdapters[seq];
+    }
+
+    /** The scale of sequence {@code seq}'s adapter (0 without one). */
+    public float sequenceAdapterScale(int seq) {
+        checkSeq(seq);
+        return seqScales[seq];
+    }
+
     private void decodeLocked(int[] tokens, int seq, boolean allLogits) {
         for (int t : tokens) {
             if (t < 0 || t >= nVocab) {
@@ -103,10 +218,11 @@ public final class Context implements AutoCloseable {
             }
         }
         int pos = handle.positionMax(seq) + 1;
-        int nCtx = handle.contextSize();
+        int nCtx = handle.sequenceSize();
         if (pos + tokens.length > nCtx) {
             throw new ContextOverflowException(tokens.length, nCtx - pos, nCtx);
         }
+        batchOutputs = null;
         outputs = handle.decode(tokens, pos, seq, allLogits);
     }
 
@@ -124,6 +240,9 @@ public final class Context implements AutoCloseable {
             }
             if (index < -outputs || index >= outputs) {
                 throw new IndexOutOfBoundsException("output " + index + " of " + outputs);
+            }
+            if (batchOutputs != null && index >= 0 && !batchOutputs[index]) {
+                throw new IllegalArgumentException("batch token " + index + " was added without logits");
             }
             return handle.logits(index, nVocab);
         } finally {
@@ -195,7 +314,7 @@ public final class Context implements AutoCloseable {
                 if (n == maxTokens) {
                     break;
                 }
-                if (pos >= handle.contextSize()) {
+                if (pos >= handle.sequenceSize()) {
                     stop = Generation.StopReason.CONTEXT_FULL;
                     break;
                 }
@@ -230,6 +349,11 @@ public final class Context implements AutoCloseable {
         }
         handle.enter();
         try {
+            for (LoraAdapter a : copy.keySet()) {
+                if (!a.usable()) {
+                    throw new IllegalStateException(a + " is closed");
+                }
+            }
             apply(copy);
             handle.clearMemory();
         } finally {
@@ -263,23 +387,31 @@ public final class Context implements AutoCloseable {
         adapters = set;
     }
 
-    /** Called by {@link LoraAdapter#close()}: stop using the adapter (waits for a use in progress). */
+    /**
+     * Called by {@link LoraAdapter#close()}: stop using the adapter. Waits for a use in progress on another thread (a
+     * serving thread's decode step), since llama.cpp may still hold the adapter in its per-sequence stacks even when
+     * no sequence uses it now: forgetting it there keeps an adapter loaded later at the same address from being
+     * taken for it.
+     */
     void detach(LoraAdapter adapter) {
-        if (!adapters.containsKey(adapter)) {
+        try {
+            handle.enterWaiting();
+        } catch (IllegalStateException closed) {
             return;
         }
         try {
-            handle.enter();
-        } catch (IllegalStateException busyOrClosed) {
-            if (!handle.isOpen()) {
-                return;
+            if (adapters.containsKey(adapter)) {
+                Map<LoraAdapter, Float> rest = new LinkedHashMap<>(adapters);
+                rest.remove(adapter);
+                apply(rest);
             }
-            throw new IllegalStateException("cannot close " + adapter + " while a context using it is busy on another thread");
-        }
-        try {
-            Map<LoraAdapter, Float> rest = new LinkedHashMap<>(adapters);
-            rest.remove(adapter);
-            apply(rest);
+            handle.forgetSequenceAdapter(adapter.handle());
+            for (int i = 0; i < nSeq; i++) {
+                if (seqAdapters[i] == adapter) {
+                    seqAdapters[i] = null;
+                    seqScales[i] = 0;
+                }
+            }
         } finally {
             handle.exit();
         }

@@ -15,6 +15,7 @@ import java.util.Optional;
  * Closing the adapter removes it from the contexts that use it; closing the model closes its adapters.
  */
 public final class LoraAdapter implements AutoCloseable {
+    private volatile boolean closing;
     private final Model model;
     private final LoraAdapterInfo info;
     private final AdapterHandle handle;
@@ -94,12 +95,21 @@ public final class LoraAdapter implements AutoCloseable {
         return handle;
     }
 
+    /**
+     * False from the moment {@link #close()} begins: a context refuses it then (checked under the context's lock, which
+     * close() takes after setting this, so no context can start using an adapter that is being freed).
+     */
+    boolean usable() {
+        return !closing && handle.isOpen();
+    }
+
     /** Removes the adapter from every context of its model, then frees it. Idempotent. */
     @Override
     public void close() {
         if (!handle.isOpen()) {
             return;
         }
+        closing = true;
         model.detachFromContexts(this);
         handle.close();
         model.unregister(this);

@@ -17,9 +17,9 @@ public final class lora4j_h {
         // Should not be called directly
     }
 
-    private static final int LORA4J_SHIM_VERSION = 3;
+    private static final int LORA4J_SHIM_VERSION = 4;
 
-    /** {@snippet lang=c : #define LORA4J_SHIM_VERSION 3 } */
+    /** {@snippet lang=c : #define LORA4J_SHIM_VERSION 4 } */
     public static int LORA4J_SHIM_VERSION() {
         return LORA4J_SHIM_VERSION;
     }
@@ -570,6 +570,76 @@ public final class lora4j_h {
         var mh$ = lora4j_set_adapters_lora.HANDLE;
         try {
             return (int) mh$.invokeExact(ctx, adapters, n_adapters, scales);
+        } catch (Error | RuntimeException ex) {
+            throw ex;
+        } catch (Throwable ex$) {
+            throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class lora4j_set_seq_adapter_lora {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(CTypes.C_INT, CTypes.C_POINTER, CTypes.C_INT, CTypes.C_POINTER, CTypes.C_FLOAT);
+
+        public static final MemorySegment ADDR = CTypes.findOrThrow("lora4j_set_seq_adapter_lora");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /** Function descriptor for: {@snippet lang=c : int32_t lora4j_set_seq_adapter_lora(struct llama_context * ctx, llama_seq_id seq, struct llama_adapter_lora * adapter, float scale) } */
+    public static FunctionDescriptor lora4j_set_seq_adapter_lora$descriptor() {
+        return lora4j_set_seq_adapter_lora.DESC;
+    }
+
+    /** Downcall method handle for: {@snippet lang=c : int32_t lora4j_set_seq_adapter_lora(struct llama_context * ctx, llama_seq_id seq, struct llama_adapter_lora * adapter, float scale) } */
+    public static MethodHandle lora4j_set_seq_adapter_lora$handle() {
+        return lora4j_set_seq_adapter_lora.HANDLE;
+    }
+
+    /** Address for: {@snippet lang=c : int32_t lora4j_set_seq_adapter_lora(struct llama_context * ctx, llama_seq_id seq, struct llama_adapter_lora * adapter, float scale) } */
+    public static MemorySegment lora4j_set_seq_adapter_lora$address() {
+        return lora4j_set_seq_adapter_lora.ADDR;
+    }
+
+    /** {@snippet lang=c : int32_t lora4j_set_seq_adapter_lora(struct llama_context * ctx, llama_seq_id seq, struct llama_adapter_lora * adapter, float scale) } */
+    public static int lora4j_set_seq_adapter_lora(MemorySegment ctx, int seq, MemorySegment adapter, float scale) {
+        var mh$ = lora4j_set_seq_adapter_lora.HANDLE;
+        try {
+            return (int) mh$.invokeExact(ctx, seq, adapter, scale);
+        } catch (Error | RuntimeException ex) {
+            throw ex;
+        } catch (Throwable ex$) {
+            throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class lora4j_forget_adapter_lora {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(CTypes.C_POINTER, CTypes.C_POINTER);
+
+        public static final MemorySegment ADDR = CTypes.findOrThrow("lora4j_forget_adapter_lora");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /** Function descriptor for: {@snippet lang=c : void lora4j_forget_adapter_lora(struct llama_context * ctx, struct llama_adapter_lora * adapter) } */
+    public static FunctionDescriptor lora4j_forget_adapter_lora$descriptor() {
+        return lora4j_forget_adapter_lora.DESC;
+    }
+
+    /** Downcall method handle for: {@snippet lang=c : void lora4j_forget_adapter_lora(struct llama_context * ctx, struct llama_adapter_lora * adapter) } */
+    public static MethodHandle lora4j_forget_adapter_lora$handle() {
+        return lora4j_forget_adapter_lora.HANDLE;
+    }
+
+    /** Address for: {@snippet lang=c : void lora4j_forget_adapter_lora(struct llama_context * ctx, struct llama_adapter_lora * adapter) } */
+    public static MemorySegment lora4j_forget_adapter_lora$address() {
+        return lora4j_forget_adapter_lora.ADDR;
+    }
+
+    /** {@snippet lang=c : void lora4j_forget_adapter_lora(struct llama_context * ctx, struct llama_adapter_lora * adapter) } */
+    public static void lora4j_forget_adapter_lora(MemorySegment ctx, MemorySegment adapter) {
+        var mh$ = lora4j_forget_adapter_lora.HANDLE;
+        try {
+            mh$.invokeExact(ctx, adapter);
         } catch (Error | RuntimeException ex) {
             throw ex;
         } catch (Throwable ex$) {

@@ -31,6 +31,7 @@ public final class ContextHandle {
     private final MemorySegment[] batchSeqId;
     private final MemorySegment batchLogits;
     private final int nCtx;
+    private final int nCtxSeq;
     private final int nBatch;
 
     /** Creates a context of {@code nCtx} positions for the model; {@link Lora4jException} with llama.cpp's reason. */
@@ -81,6 +82,7 @@ public final class ContextHandle {
                 modelOwner.release();
             });
             this.nCtx = llama_n_ctx(ctx);
+            this.nCtxSeq = llama_n_ctx_seq(ctx);
             this.nBatch = llama_n_batch(ctx);
         }
         this.batch = llama_batch_init(arena, nBatch, 0, nSeq);
@@ -113,9 +115,19 @@ public final class ContextHandle {
         return nBatch;
     }
 
+    /** Positions one sequence may hold ({@code llama_n_ctx_seq}: the context size divided among the sequences). */
+    public int sequenceSize() {
+        return nCtxSeq;
+    }
+
     /** Begins exclusive use (throws if closed or busy on another thread) and returns the pointer; pair with {@link #exit()}. */
     public MemorySegment enter() {
         return handle.enter();
+    }
+
+    /** As {@link #enter()}, waiting for a use in progress on another thread instead of throwing. */
+    public MemorySegment enterWaiting() {
+        return handle.enterWaiting();
     }
 
     public void exit() {
@@ -189,6 +201,70 @@ public final class ContextHandle {
                 outputs = allLogits ? n : 1;
             }
             return outputs;
+        } finally {
+            exit();
+        }
+    }
+
+    /**
+     * Runs one batch of {@code n} tokens, each at its own position of its own sequence, with logits where asked
+     * ({@code n <= batchSize()}); {@link dev.lora4j.DecodeException} when llama.cpp fails.
+     */
+    public void decode(int n, int[] tokens, int[] pos, int[] seqs, boolean[] logits) {
+        if (n > nBatch) {
+            throw new IllegalArgumentException("a batch of " + n + " tokens does not fit batchSize " + nBatch);
+        }
+        MemorySegment c = enter();
+        try {
+            for (int i = 0; i < n; i++) {
+                batchTokens.setAtIndex(ValueLayout.JAVA_INT, i, tokens[i]);
+                batchPos.setAtIndex(ValueLayout.JAVA_INT, i, pos[i]);
+                batchNSeqId.setAtIndex(ValueLayout.JAVA_INT, i, 1);
+                batchSeqId[i].set(ValueLayout.JAVA_INT, 0, seqs[i]);
+                batchLogits.set(ValueLayout.JAVA_BYTE, i, (byte) (logits[i] ? 1 : 0));
+            }
+            llama_batch.n_tokens(batch, n);
+            NativeErrors.clear();
+            int rc = lora4j_h.lora4j_decode(c, batch);
+            if (rc != 0) {
+                throw NativeErrors.decodeError(rc);
+            }
+        } finally {
+            exit();
+        }
+    }
+
+    /**
+     * The adapter of sequence {@code seq} ({@code lora4j_set_seq_adapter_lora}; null = none); {@link NativeException}
+     * when refused.
+     */
+    public void setSequenceAdapter(int seq, AdapterHandle adapter, float scale) {
+        MemorySegment c = enter();
+        try {
+            NativeErrors.clear();
+            if (lora4j_h.lora4j_set_seq_adapter_lora(c, seq, adapter == null ? MemorySegment.NULL : adapter.pointer(), scale) != 0) {
+                throw NativeErrors.error(NativeException::new, "could not set the adapter of sequence " + seq);
+            }
+        } finally {
+            exit();
+        }
+    }
+
+    /** Before {@code adapter} is freed: the sequences that use it get none. The caller holds the context. */
+    public void forgetSequenceAdapter(AdapterHandle adapter) {
+        MemorySegment c = enter();
+        try {
+            lora4j_h.lora4j_forget_adapter_lora(c, adapter.pointer());
+        } finally {
+            exit();
+        }
+    }
+
+    /** How many graph computations reused the previous graph instead of building one (llama.cpp's {@code n_reused}). */
+    public int graphReuses() {
+        MemorySegment c = enter();
+        try (Arena tmp = Arena.ofConfined()) {
+            return dev.lora4j.bindings.llama_perf_context_data.n_reused(llama_perf_context(tmp, c));
         } finally {
             exit();
         }

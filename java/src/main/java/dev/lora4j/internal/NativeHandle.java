@@ -70,6 +70,17 @@ public final class NativeHandle {
         return p;
     }
 
+    /** As {@link #enter()}, but waits for a use in progress on another thread to end instead of throwing. */
+    public MemorySegment enterWaiting() {
+        lock.lock();
+        MemorySegment p = ptr;
+        if (p == null) {
+            lock.unlock();
+            throw new IllegalStateException("this " + what + " is closed");
+        }
+        return p;
+    }
+
     public void exit() {
         lock.unlock();
     }

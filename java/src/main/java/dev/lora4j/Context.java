@@ -413,7 +413,7 @@ public final class Context implements AutoCloseable {
                 }
             }
         } finally {
-            handle.exit();
+            handle.exitWaiting();
         }
     }
 

@@ -125,9 +125,13 @@ public final class ContextHandle {
         return handle.enter();
     }
 
-    /** As {@link #enter()}, waiting for a use in progress on another thread instead of throwing. */
+    /** A short use from another thread than the context's user ({@link NativeHandle#enterWaiting()}). */
     public MemorySegment enterWaiting() {
         return handle.enterWaiting();
+    }
+
+    public void exitWaiting() {
+        handle.exitWaiting();
     }
 
     public void exit() {

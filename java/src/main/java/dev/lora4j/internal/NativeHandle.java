@@ -2,6 +2,7 @@ package dev.lora4j.internal;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.ref.Cleaner;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Consumer;
 
@@ -18,7 +19,10 @@ public final class NativeHandle {
     private static final System.Logger LOG = System.getLogger("dev.lora4j");
 
     private final String what;
-    private final ReentrantLock lock = new ReentrantLock();
+    // fair: a thread waiting in lock() (close, enterWaiting, or a use queued behind them) is served in order
+    private final ReentrantLock lock = new ReentrantLock(true);
+    // threads waiting for or holding a short internal use (enterWaiting): meanwhile enter() queues instead of throwing
+    private final AtomicInteger patient = new AtomicInteger();
     private final Cleaner.Cleanable cleanable;
     private final Release release;
     private volatile MemorySegment ptr;
@@ -58,21 +62,39 @@ public final class NativeHandle {
 
     /** Begins a use: returns the pointer, or throws if closed or in use by another thread. Pair with {@link #exit()}. */
     public MemorySegment enter() {
-        if (!lock.tryLock()) {
-            throw new IllegalStateException("this " + what + " is in use by another thread; llama.cpp " + what
-                    + "s are not thread-safe: use one per thread");
+        if (patient.get() > 0) {
+            lock.lock(); // a short internal use (an adapter being closed) is due: take turns with it
+        } else if (!lock.tryLock()) {
+            if (patient.get() == 0) {
+                throw new IllegalStateException("this " + what + " is in use by another thread; llama.cpp " + what
+                        + "s are not thread-safe: use one per thread");
+            }
+            lock.lock();
         }
-        MemorySegment p = ptr;
-        if (p == null) {
-            lock.unlock();
-            throw new IllegalStateException("this " + what + " is closed");
-        }
-        return p;
+        return checkedPointer();
     }
 
-    /** As {@link #enter()}, but waits for a use in progress on another thread to end instead of throwing. */
+    /**
+     * A short use from a thread that does not own the handle (closing an adapter that a serving thread's context
+     * uses): waits for the use in progress instead of throwing, and meanwhile {@link #enter()} on other threads queues
+     * behind it instead of throwing. Pair with {@link #exitWaiting()}.
+     */
     public MemorySegment enterWaiting() {
+        patient.incrementAndGet();
         lock.lock();
+        if (ptr == null) {
+            exitWaiting();
+            throw new IllegalStateException("this " + what + " is closed");
+        }
+        return ptr;
+    }
+
+    public void exitWaiting() {
+        lock.unlock();
+        patient.decrementAndGet();
+    }
+
+    private MemorySegment checkedPointer() {
         MemorySegment p = ptr;
         if (p == null) {
             lock.unlock();

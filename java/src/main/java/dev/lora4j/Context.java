@@ -131,10 +131,7 @@ public final class Context implements AutoCloseable {
             for (int i = 0; i < n; i++) {
                 int seq = batch.seqs[i];
                 checkSeq(seq);
-                int t = batch.tokens[i];
-                if (t < 0 || t >= nVocab) {
-                    throw new IllegalArgumentException("token id " + t + " is outside the vocabulary [0, " + nVocab + ")");
-                }
+                checkToken(batch.tokens[i]);
                 if (first[seq] < 0) {
                     first[seq] = handle.positionMax(seq) + 1;
                 }
@@ -167,20 +164,15 @@ public final class Context implements AutoCloseable {
     public void setSequenceAdapter(int seq, LoraAdapter adapter, float scale) {
         checkSeq(seq);
         if (adapter != null) {
-            if (adapter.model() != model) {
-                throw new IllegalArgumentException(adapter + " was loaded for another model (" + adapter.model().path() + ")");
-            }
-            if (!adapter.isOpen()) {
-                throw new IllegalStateException(adapter + " is closed");
-            }
+            checkAdapter(adapter);
         }
         if (!Float.isFinite(scale)) {
             throw new IllegalArgumentException("the scale must be finite, got " + scale);
         }
         handle.enter();
         try {
-            if (adapter != null && !adapter.usable()) {
-                throw new IllegalStateException(adapter + " is closed");
+            if (adapter != null) {
+                checkAdapter(adapter); // again under the lock: LoraAdapter.close() may have begun meanwhile
             }
             handle.setSequenceAdapter(seq, adapter == null ? null : adapter.handle(), scale);
             seqAdapters[seq] = adapter == null || scale == 0 ? null : adapter;
@@ -213,9 +205,7 @@ public final class Context implements AutoCloseable {
 
     private void decodeLocked(int[] tokens, int seq, boolean allLogits) {
         for (int t : tokens) {
-            if (t < 0 || t >= nVocab) {
-                throw new IllegalArgumentException("token id " + t + " is outside the vocabulary [0, " + nVocab + ")");
-            }
+            checkToken(t);
         }
         int pos = handle.positionMax(seq) + 1;
         int nCtx = handle.sequenceSize();
@@ -337,23 +327,14 @@ public final class Context implements AutoCloseable {
         Map<LoraAdapter, Float> copy = new LinkedHashMap<>(scales);
         for (Map.Entry<LoraAdapter, Float> e : copy.entrySet()) {
             LoraAdapter a = e.getKey();
-            if (a.model() != model) {
-                throw new IllegalArgumentException(a + " was loaded for another model (" + a.model().path() + ")");
-            }
-            if (!a.isOpen()) {
-                throw new IllegalStateException(a + " is closed");
-            }
+            checkAdapter(a);
             if (e.getValue() == null || !Float.isFinite(e.getValue())) {
                 throw new IllegalArgumentException("the scale of " + a + " must be finite, got " + e.getValue());
             }
         }
         handle.enter();
         try {
-            for (LoraAdapter a : copy.keySet()) {
-                if (!a.usable()) {
-                    throw new IllegalStateException(a + " is closed");
-                }
-            }
+            copy.keySet().forEach(this::checkAdapter); // again under the lock: a close() may have begun meanwhile
             apply(copy);
             handle.clearMemory();
         } finally {
@@ -437,6 +418,22 @@ public final class Context implements AutoCloseable {
         }
         handle.close();
         model.unregister(this);
+    }
+
+    private void checkToken(int t) {
+        if (t < 0 || t >= nVocab) {
+            throw new IllegalArgumentException("token id " + t + " is outside the vocabulary [0, " + nVocab + ")");
+        }
+    }
+
+    /** An adapter of this context's model that is not closed, nor being closed ({@link LoraAdapter#usable()}). */
+    private void checkAdapter(LoraAdapter a) {
+        if (a.model() != model) {
+            throw new IllegalArgumentException(a + " was loaded for another model (" + a.model().path() + ")");
+        }
+        if (!a.usable()) {
+            throw new IllegalStateException(a + " is closed");
+        }
     }
 
     private void checkSeq(int seq) {

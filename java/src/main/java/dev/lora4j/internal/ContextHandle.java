@@ -189,19 +189,10 @@ public final class ContextHandle {
             for (int start = 0; start < tokens.length; start += nBatch) {
                 int n = Math.min(nBatch, tokens.length - start);
                 for (int i = 0; i < n; i++) {
-                    batchTokens.setAtIndex(ValueLayout.JAVA_INT, i, tokens[start + i]);
-                    batchPos.setAtIndex(ValueLayout.JAVA_INT, i, pos + start + i);
-                    batchNSeqId.setAtIndex(ValueLayout.JAVA_INT, i, 1);
-                    batchSeqId[i].set(ValueLayout.JAVA_INT, 0, seq);
                     boolean last = start + i == tokens.length - 1;
-                    batchLogits.set(ValueLayout.JAVA_BYTE, i, (byte) (allLogits || last ? 1 : 0));
+                    put(i, tokens[start + i], pos + start + i, seq, allLogits || last);
                 }
-                llama_batch.n_tokens(batch, n);
-                NativeErrors.clear();
-                int rc = lora4j_h.lora4j_decode(c, batch);
-                if (rc != 0) {
-                    throw NativeErrors.decodeError(rc);
-                }
+                run(c, n);
                 outputs = allLogits ? n : 1;
             }
             return outputs;
@@ -215,26 +206,33 @@ public final class ContextHandle {
      * ({@code n <= batchSize()}); {@link dev.lora4j.DecodeException} when llama.cpp fails.
      */
     public void decode(int n, int[] tokens, int[] pos, int[] seqs, boolean[] logits) {
-        if (n > nBatch) {
-            throw new IllegalArgumentException("a batch of " + n + " tokens does not fit batchSize " + nBatch);
-        }
         MemorySegment c = enter();
         try {
             for (int i = 0; i < n; i++) {
-                batchTokens.setAtIndex(ValueLayout.JAVA_INT, i, tokens[i]);
-                batchPos.setAtIndex(ValueLayout.JAVA_INT, i, pos[i]);
-                batchNSeqId.setAtIndex(ValueLayout.JAVA_INT, i, 1);
-                batchSeqId[i].set(ValueLayout.JAVA_INT, 0, seqs[i]);
-                batchLogits.set(ValueLayout.JAVA_BYTE, i, (byte) (logits[i] ? 1 : 0));
+                put(i, tokens[i], pos[i], seqs[i], logits[i]);
             }
-            llama_batch.n_tokens(batch, n);
-            NativeErrors.clear();
-            int rc = lora4j_h.lora4j_decode(c, batch);
-            if (rc != 0) {
-                throw NativeErrors.decodeError(rc);
-            }
+            run(c, n);
         } finally {
             exit();
+        }
+    }
+
+    /** Entry {@code i} of the reusable batch: one token of one sequence. */
+    private void put(int i, int token, int pos, int seq, boolean logits) {
+        batchTokens.setAtIndex(ValueLayout.JAVA_INT, i, token);
+        batchPos.setAtIndex(ValueLayout.JAVA_INT, i, pos);
+        batchNSeqId.setAtIndex(ValueLayout.JAVA_INT, i, 1);
+        batchSeqId[i].set(ValueLayout.JAVA_INT, 0, seq);
+        batchLogits.set(ValueLayout.JAVA_BYTE, i, (byte) (logits ? 1 : 0));
+    }
+
+    /** Decodes the batch's first {@code n} entries. */
+    private void run(MemorySegment c, int n) {
+        llama_batch.n_tokens(batch, n);
+        NativeErrors.clear();
+        int rc = lora4j_h.lora4j_decode(c, batch);
+        if (rc != 0) {
+            throw NativeErrors.decodeError(rc);
         }
     }
 

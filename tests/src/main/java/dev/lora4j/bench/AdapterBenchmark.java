@@ -109,7 +109,7 @@ public class AdapterBenchmark {
             throw new IllegalArgumentException("pass -p model=PATH");
         }
         Path base = Path.of(model);
-        Path cache = cacheDir.isEmpty() ? Path.of(System.getProperty("java.io.tmpdir"), "lora4j-adapter-study") : Path.of(cacheDir);
+        Path cache = cacheDir(cacheDir);
         boolean swap = bp.getBenchmark().endsWith("hotSwap") || bp.getBenchmark().endsWith("setAdaptersOnly");
         int nAdapters = adapterCount(variant);
         if (swap && nAdapters == 0) {
@@ -231,6 +231,11 @@ public class AdapterBenchmark {
     }
 
     /** Adapter {@code seed} for the base (written when not cached): random F16 A and B, alpha = rank. */
+    /** Where adapters and merged models are written once: {@code dir}, or {@code $java.io.tmpdir/lora4j-adapter-study}. */
+    public static Path cacheDir(String dir) {
+        return dir.isEmpty() ? Path.of(System.getProperty("java.io.tmpdir"), "lora4j-adapter-study") : Path.of(dir);
+    }
+
     public static Path adapter(Path base, Path cache, String targets, int rank, int seed) {
         Path out = cache.resolve(String.format(Locale.ROOT, "%s-lora-%s-r%d-s%d.gguf", baseKey(base), targets, rank, seed));
         if (Files.isRegularFile(out)) {

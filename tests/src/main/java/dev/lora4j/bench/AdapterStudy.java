@@ -83,7 +83,7 @@ public final class AdapterStudy {
 
     public static void main(String[] args) throws Exception {
         Path out = null;
-        Path cache = Path.of(System.getProperty("java.io.tmpdir"), "lora4j-adapter-study");
+        Path cache = AdapterBenchmark.cacheDir("");
         Path render = null;
         int rounds = 2;
         int threads = 2;

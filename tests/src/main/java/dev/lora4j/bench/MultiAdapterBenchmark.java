@@ -81,7 +81,7 @@ public class MultiAdapterBenchmark {
             throw new IllegalArgumentException("pass -p model=PATH");
         }
         Path base = Path.of(model);
-        Path cache = cacheDir.isEmpty() ? Path.of(System.getProperty("java.io.tmpdir"), "lora4j-adapter-study") : Path.of(cacheDir);
+        Path cache = AdapterBenchmark.cacheDir(cacheDir);
         m = Model.load(base);
         int nAdapters = switch (variant) {
             case "base" -> 0;
@@ -191,12 +191,12 @@ public class MultiAdapterBenchmark {
                 rows.append(r).append(',').append(variants[v]).append(',').append(msPerToken[v][r]).append('\n');
             }
         }
-        double shared = median(msPerToken[2]);
+        double shared = AdapterStudy.Paired.median(msPerToken[2]);
         System.out.printf("%s, %d threads, %d sequences x (%d prompt + %d generated), %d paired repetitions%n",
                 Path.of(modelPath).getFileName(), nThreads, SEQS, PROMPT, GEN, reps);
         System.out.printf("%-14s %12s %12s %14s%n", "variant", "ms/token", "tokens/s", "vs shared");
         for (int v = 0; v < variants.length; v++) {
-            double med = median(msPerToken[v]);
+            double med = AdapterStudy.Paired.median(msPerToken[v]);
             System.out.printf("%-14s %12.3f %12.1f %13.1f%%%n", variants[v], med, 1000 / med, 100 * shared / med);
         }
         if (csv != null) {
@@ -205,12 +205,6 @@ public class MultiAdapterBenchmark {
         for (MultiAdapterBenchmark st : states) {
             st.tearDown();
         }
-    }
-
-    static double median(double[] v) {
-        double[] s = v.clone();
-        java.util.Arrays.sort(s);
-        return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
     }
 
     private float oneAtATime() {

@@ -169,8 +169,10 @@ class MergeIT {
      * The merged model's logits match the base with the adapter applied at run time by llama.cpp (which computes
      * {@code W·x + scale·B·(A·x)}, a different summation order). Measured on stories260K (F32) with an adapter on every
      * linear layer and the output, which moves the logits by 25% of their range: F32 merge max |Δlogit| / max |logit|
-     * = 2.8e-7 (asserted below 1e-5: float rounding only); F16 merge 7.3e-4 (asserted below 5e-3: F16 keeps 11
-     * significant bits of each weight).
+     * = 1.7e-4 (2.8e-7 before the short-row kernels of patch 0013 changed the run-time adapter's summation order),
+     * asserted below 10 times the floor of float rounding on this model (the same run-time logits with the prompt
+     * decoded token by token; see below); F16 merge 7.3e-4 (asserted below 5e-3: F16 keeps 11 significant bits of
+     * each weight).
      */
     @Test
     void mergedLogitsMatchBasePlusRuntimeAdapter() {
@@ -178,6 +180,7 @@ class MergeIT {
         List<String> t = targets(base, "attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down", "output");
         Path adapter = writeAdapter(tmp.resolve("a.gguf"), base, t, 8, 16f, GgmlType.F32, GgmlType.F32, 0.1, 0.05, 6);
         float[] runtime;
+        float[] byToken;
         float[] plain;
         String prompt = "Once upon a time, there was a little";
         try (Model m = Model.load(base); Context ctx = m.newContext(ContextParams.defaults().withContextSize(256).withThreads(2))) {
@@ -189,10 +192,19 @@ class MergeIT {
                 ctx.setAdapter(la, 1f);
                 ctx.decode(tokens);
                 runtime = ctx.logits();
+                ctx.clear();
+                for (int token : tokens) {
+                    ctx.decode(token);
+                }
+                byToken = ctx.logits();
             }
         }
         double scale = maxAbs(runtime);
         double changed = maxAbsDiff(plain, runtime) / scale;
+        // the same model and adapter, the prompt one token per decode: other kernels, another summation order. The
+        // F32 merge is held to 10 times that floor, and to 1e-5 where the floor is lower (stories260K turns last-bit
+        // differences into 1e-5 to 1e-4 of its logits)
+        double floor = maxAbsDiff(byToken, runtime) / scale;
         assertTrue(changed > 0.05, "the adapter must change the logits visibly, changed " + changed);
         for (GgmlType type : List.of(GgmlType.F32, GgmlType.F16)) {
             Path merged = tmp.resolve("merged-" + type + ".gguf");
@@ -203,9 +215,10 @@ class MergeIT {
                 ml = ctx.logits();
             }
             double rel = maxAbsDiff(ml, runtime) / scale;
-            System.out.printf(Locale.ROOT, "merge %s: max|merged - base+adapter| / max|logit| = %.3e (adapter moved logits by %.3e)%n",
-                    type, rel, changed);
-            assertTrue(rel < (type == GgmlType.F32 ? 1e-5 : 5e-3), type + ": relative logit difference " + rel);
+            System.out.printf(Locale.ROOT, "merge %s: max|merged - base+adapter| / max|logit| = %.3e (adapter moved logits by %.3e;"
+                    + " floor %.3e)%n", type, rel, changed, floor);
+            assertTrue(rel < (type == GgmlType.F32 ? Math.max(1e-5, 10 * floor) : 5e-3), type + ": relative logit difference " + rel
+                    + " (floor " + floor + ")");
         }
     }
 

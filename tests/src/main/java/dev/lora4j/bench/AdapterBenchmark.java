@@ -230,12 +230,12 @@ public class AdapterBenchmark {
         }
     }
 
-    /** Adapter {@code seed} for the base (written when not cached): random F16 A and B, alpha = rank. */
     /** Where adapters and merged models are written once: {@code dir}, or {@code $java.io.tmpdir/lora4j-adapter-study}. */
     public static Path cacheDir(String dir) {
         return dir.isEmpty() ? Path.of(System.getProperty("java.io.tmpdir"), "lora4j-adapter-study") : Path.of(dir);
     }
 
+    /** Adapter {@code seed} for the base (written when not cached): random F16 A and B, alpha = rank. */
     public static Path adapter(Path base, Path cache, String targets, int rank, int seed) {
         Path out = cache.resolve(String.format(Locale.ROOT, "%s-lora-%s-r%d-s%d.gguf", baseKey(base), targets, rank, seed));
         if (Files.isRegularFile(out)) {

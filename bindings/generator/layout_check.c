@@ -263,5 +263,7 @@ int main(void) {
     printf("lora4j_train_params grad_accum %zu %zu\n", offsetof(struct lora4j_train_params, grad_accum), sizeof(((struct lora4j_train_params *)0)->grad_accum));
     printf("lora4j_train_params optimizer %zu %zu\n", offsetof(struct lora4j_train_params, optimizer), sizeof(((struct lora4j_train_params *)0)->optimizer));
     printf("lora4j_train_params max_grad_norm %zu %zu\n", offsetof(struct lora4j_train_params, max_grad_norm), sizeof(((struct lora4j_train_params *)0)->max_grad_norm));
+    printf("lora4j_train_params base_copies %zu %zu\n", offsetof(struct lora4j_train_params, base_copies), sizeof(((struct lora4j_train_params *)0)->base_copies));
+    printf("lora4j_train_params base_copies_budget %zu %zu\n", offsetof(struct lora4j_train_params, base_copies_budget), sizeof(((struct lora4j_train_params *)0)->base_copies_budget));
     return 0;
 }

@@ -26,7 +26,7 @@
 extern "C" {
 #endif
 
-#define LORA4J_SHIM_VERSION 4
+#define LORA4J_SHIM_VERSION 5
 
 #define LORA4J_ERR_EXCEPTION (-100)  // a C++ exception was caught (its message is the last error)
 #define LORA4J_ERR_ARGUMENT  (-101)  // an argument was rejected (nothing was done)
@@ -122,6 +122,21 @@ struct lora4j_train_params {
     int32_t grad_accum;    // samples per optimizer step (gradient accumulation, >= 1)
     int32_t optimizer;     // enum ggml_opt_optimizer_type: ADAMW or SGD
     float   max_grad_norm; // clip the gradients by their global norm before each optimizer step (0 = off)
+    int32_t base_copies;   // enum lora4j_base_copies: copies of the frozen base weights that make a step faster
+    int64_t base_copies_budget; // bytes the copies may take (0 = no limit): over it, ALL makes the BACKWARD copies, and
+                                // if these do not fit either, none (a warning in the log says which)
+};
+
+// Copies of the frozen base weights a LoRA training context makes in its first step (for CPU training):
+// - BACKWARD: per quantised or F16/BF16 weight, its transpose in BF16, which the backward pass multiplies the gradient
+//   with (BF16 GEMM), instead of a transposed F32 copy made in every step;
+// - ALL: also a Q8_0 copy the forward pass uses for K-quant weights (no batched GEMM on the CPU), moving each weight
+//   by at most 1/254 of its 32-block's largest magnitude.
+// Only for weights in host memory with a plain layout, and only when the context computes on the CPU alone.
+enum lora4j_base_copies {
+    LORA4J_BASE_COPIES_NONE     = 0,
+    LORA4J_BASE_COPIES_BACKWARD = 1,
+    LORA4J_BASE_COPIES_ALL      = 2,
 };
 
 // Prepares ctx to train the LoRA tensors of `adapter` (set on ctx with a non-zero scale; every lora_a/lora_b F32):
@@ -140,6 +155,9 @@ int32_t lora4j_train_step(struct llama_context * ctx, const llama_token * tokens
 // AdamW moments, for checkpoints: how many parameters have them (0 before the first optimizer step), and the
 // i-th one's parameter name (e.g. "blk.0.attn_q.weight.lora_a") and m / v tensors (F32, the parameter's shape).
 int32_t lora4j_train_n_moments(struct llama_context * ctx);
+
+// Bytes held by the copies of the frozen base weights (lora4j_train_params.base_copies; made in the first step)
+int64_t lora4j_train_base_copies_bytes(struct llama_context * ctx);
 int32_t lora4j_train_moments(struct llama_context * ctx, int32_t i, const char ** param_name,
                              struct ggml_tensor ** m, struct ggml_tensor ** v);
 

@@ -134,6 +134,12 @@ std::string check_params(llama_context * ctx, const lora4j_train_params * params
     if (!(params->max_grad_norm >= 0.0f) || params->max_grad_norm > FLT_MAX) {
         return "max_grad_norm must be finite and >= 0";
     }
+    if (params->base_copies < LORA4J_BASE_COPIES_NONE || params->base_copies > LORA4J_BASE_COPIES_ALL) {
+        return "unknown base_copies " + std::to_string(params->base_copies);
+    }
+    if (params->base_copies_budget < 0) {
+        return "base_copies_budget must be >= 0";
+    }
     return "";
 }
 
@@ -158,6 +164,7 @@ void opt_init(llama_context * ctx, const lora4j_train_params * params, ggml_opt_
     }
     model->hparams.n_ctx_train = n_ctx_train; // opt_init overwrites it
     ggml_opt_lora4j_set_max_grad_norm(ctx->opt_context_lora4j(), params->max_grad_norm);
+    ctx->set_weight_copies_lora4j(params->base_copies, (size_t) params->base_copies_budget);
     std::lock_guard<std::mutex> lock(g_train_mutex);
     g_train[ctx].n_tokens = params->n_tokens;
 }
@@ -269,6 +276,12 @@ int32_t lora4j_train_step(struct llama_context * ctx, const llama_token * tokens
     });
 }
 
+int64_t lora4j_train_base_copies_bytes(struct llama_context * ctx) {
+    return guarded<>((int64_t) LORA4J_ERR_EXCEPTION, [&] {
+        return ctx ? (int64_t) ctx->weight_copies_bytes_lora4j() : (int64_t) fail(LORA4J_ERR_ARGUMENT, "null context");
+    });
+}
+
 int32_t lora4j_train_n_moments(struct llama_context * ctx) {
     return guarded<>((int32_t) LORA4J_ERR_EXCEPTION, [&] {
         ggml_opt_context_t opt = ctx->opt_context_lora4j();
@@ -355,6 +368,7 @@ struct ggml_tensor * lora4j_model_tensor(const struct llama_model * model, const
 void lora4j_train_free(struct llama_context * ctx) {
     std::lock_guard<std::mutex> lock(g_train_mutex);
     g_train.erase(ctx);
+    ctx->set_weight_copies_lora4j(LORA4J_BASE_COPIES_NONE, 0);
 }
 
 } // extern "C"

@@ -33,7 +33,7 @@ head -c 600000 "$text" > "$work/text.txt"
 lora4j() { "$java" --enable-native-access=ALL-UNNAMED -jar "$jar" "$@"; }
 
 params="$(lora4j build-model --n-embd "$embd" --n-layer "$layers" --n-ff "$ff" --n-head "$heads" --n-head-kv "$kv" \
-  --type f32 -o "$work/m-f32.gguf" 2>&1 | sed -n 's/.*: \([0-9,]*\) parameters.*/\1/p')"
+  --type f32 -o "$work/m-f32.gguf" 2>&1 | sed -n 's/.* \([0-9,]*\) parameters.*/\1/p')"
 for t in $types; do
   [ "$t" = f32 ] || lora4j quantize "$work/m-f32.gguf" "$work/m-$t.gguf" "$t" > /dev/null 2>&1
 done

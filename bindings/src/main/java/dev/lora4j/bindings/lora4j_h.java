@@ -17,9 +17,30 @@ public final class lora4j_h {
         // Should not be called directly
     }
 
-    private static final int LORA4J_SHIM_VERSION = 4;
+    private static final int LORA4J_BASE_COPIES_NONE = 0;
 
-    /** {@snippet lang=c : #define LORA4J_SHIM_VERSION 4 } */
+    /** {@snippet lang=c : enum lora4j_base_copies.LORA4J_BASE_COPIES_NONE = 0 } */
+    public static int LORA4J_BASE_COPIES_NONE() {
+        return LORA4J_BASE_COPIES_NONE;
+    }
+
+    private static final int LORA4J_BASE_COPIES_BACKWARD = 1;
+
+    /** {@snippet lang=c : enum lora4j_base_copies.LORA4J_BASE_COPIES_BACKWARD = 1 } */
+    public static int LORA4J_BASE_COPIES_BACKWARD() {
+        return LORA4J_BASE_COPIES_BACKWARD;
+    }
+
+    private static final int LORA4J_BASE_COPIES_ALL = 2;
+
+    /** {@snippet lang=c : enum lora4j_base_copies.LORA4J_BASE_COPIES_ALL = 2 } */
+    public static int LORA4J_BASE_COPIES_ALL() {
+        return LORA4J_BASE_COPIES_ALL;
+    }
+
+    private static final int LORA4J_SHIM_VERSION = 5;
+
+    /** {@snippet lang=c : #define LORA4J_SHIM_VERSION 5 } */
     public static int LORA4J_SHIM_VERSION() {
         return LORA4J_SHIM_VERSION;
     }
@@ -885,6 +906,41 @@ public final class lora4j_h {
         var mh$ = lora4j_train_n_moments.HANDLE;
         try {
             return (int) mh$.invokeExact(ctx);
+        } catch (Error | RuntimeException ex) {
+            throw ex;
+        } catch (Throwable ex$) {
+            throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class lora4j_train_base_copies_bytes {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(CTypes.C_LONG, CTypes.C_POINTER);
+
+        public static final MemorySegment ADDR = CTypes.findOrThrow("lora4j_train_base_copies_bytes");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /** Function descriptor for: {@snippet lang=c : int64_t lora4j_train_base_copies_bytes(struct llama_context * ctx) } */
+    public static FunctionDescriptor lora4j_train_base_copies_bytes$descriptor() {
+        return lora4j_train_base_copies_bytes.DESC;
+    }
+
+    /** Downcall method handle for: {@snippet lang=c : int64_t lora4j_train_base_copies_bytes(struct llama_context * ctx) } */
+    public static MethodHandle lora4j_train_base_copies_bytes$handle() {
+        return lora4j_train_base_copies_bytes.HANDLE;
+    }
+
+    /** Address for: {@snippet lang=c : int64_t lora4j_train_base_copies_bytes(struct llama_context * ctx) } */
+    public static MemorySegment lora4j_train_base_copies_bytes$address() {
+        return lora4j_train_base_copies_bytes.ADDR;
+    }
+
+    /** {@snippet lang=c : int64_t lora4j_train_base_copies_bytes(struct llama_context * ctx) } */
+    public static long lora4j_train_base_copies_bytes(MemorySegment ctx) {
+        var mh$ = lora4j_train_base_copies_bytes.HANDLE;
+        try {
+            return (long) mh$.invokeExact(ctx);
         } catch (Error | RuntimeException ex) {
             throw ex;
         } catch (Throwable ex$) {

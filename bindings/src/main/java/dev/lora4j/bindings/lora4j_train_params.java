@@ -21,7 +21,10 @@ public class lora4j_train_params {
             CTypes.C_INT.withName("n_tokens"),
             CTypes.C_INT.withName("grad_accum"),
             CTypes.C_INT.withName("optimizer"),
-            CTypes.C_FLOAT.withName("max_grad_norm")
+            CTypes.C_FLOAT.withName("max_grad_norm"),
+            CTypes.C_INT.withName("base_copies"),
+            MemoryLayout.paddingLayout(4),
+            CTypes.C_LONG.withName("base_copies_budget")
         ).withName("lora4j_train_params");
 
     /** The layout of this struct */
@@ -92,6 +95,38 @@ public class lora4j_train_params {
 
     /** Setter for field: {@snippet lang=c : float max_grad_norm } */
     public static void max_grad_norm(MemorySegment struct, float fieldValue) { struct.set(max_grad_norm$LAYOUT, max_grad_norm$OFFSET, fieldValue); }
+
+    private static final OfInt base_copies$LAYOUT = (OfInt)$LAYOUT.select(groupElement("base_copies"));
+
+    /** Layout for field: {@snippet lang=c : int32_t base_copies } */
+    public static final OfInt base_copies$layout() { return base_copies$LAYOUT; }
+
+    private static final long base_copies$OFFSET = 16;
+
+    /** Offset for field: {@snippet lang=c : int32_t base_copies } */
+    public static final long base_copies$offset() { return base_copies$OFFSET; }
+
+    /** Getter for field: {@snippet lang=c : int32_t base_copies } */
+    public static int base_copies(MemorySegment struct) { return struct.get(base_copies$LAYOUT, base_copies$OFFSET); }
+
+    /** Setter for field: {@snippet lang=c : int32_t base_copies } */
+    public static void base_copies(MemorySegment struct, int fieldValue) { struct.set(base_copies$LAYOUT, base_copies$OFFSET, fieldValue); }
+
+    private static final OfLong base_copies_budget$LAYOUT = (OfLong)$LAYOUT.select(groupElement("base_copies_budget"));
+
+    /** Layout for field: {@snippet lang=c : int64_t base_copies_budget } */
+    public static final OfLong base_copies_budget$layout() { return base_copies_budget$LAYOUT; }
+
+    private static final long base_copies_budget$OFFSET = 24;
+
+    /** Offset for field: {@snippet lang=c : int64_t base_copies_budget } */
+    public static final long base_copies_budget$offset() { return base_copies_budget$OFFSET; }
+
+    /** Getter for field: {@snippet lang=c : int64_t base_copies_budget } */
+    public static long base_copies_budget(MemorySegment struct) { return struct.get(base_copies_budget$LAYOUT, base_copies_budget$OFFSET); }
+
+    /** Setter for field: {@snippet lang=c : int64_t base_copies_budget } */
+    public static void base_copies_budget(MemorySegment struct, long fieldValue) { struct.set(base_copies_budget$LAYOUT, base_copies_budget$OFFSET, fieldValue); }
 
     /** Finds the element at {@code index} in an array of these, starting at {@code array} */
     public static MemorySegment asSlice(MemorySegment array, long index) {

@@ -145,6 +145,9 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--max-grad-norm", description = "Clip the gradients to this global norm before each step (0 = off; PEFT/TRL's Trainer uses 1).")
     float maxGradNorm = TRAIN.maxGradNorm();
 
+    @Option(names = "--base-copies", description = "Copies of the frozen base weights for speed: none, backward (transposed, for the backward pass) or all (also Q8_0 copies of K-quant weights for the forward; default: ${DEFAULT-VALUE}).")
+    String baseCopies = lower(TRAIN.baseCopies());
+
     @Option(names = "--loraplus-lr-ratio", description = "LoRA+: learning rate of B / of A (default: ${DEFAULT-VALUE} = off).")
     float loraPlusRatio = TRAIN.loraPlusRatio();
 
@@ -178,14 +181,14 @@ final class TrainCommand implements Callable<Integer> {
         gpu.checkForTraining(System.err); // before anything is written
         PrintStream stdout = CommonOptions.stdout();
         Path dir = outputDir != null ? outputDir : out.resolveSibling(out.getFileName() + ".train");
-        Files.createDirectories(dir);
         TrainConfig cfg = TRAIN.toBuilder().learningRate(learningRate).warmupSteps(warmupSteps)
-                .schedule(TrainConfig.Schedule.valueOf(schedule.toUpperCase(Locale.ROOT))).epochs(epochs).maxSteps(maxSteps)
+                .schedule(choice(TrainConfig.Schedule.class, "--lr-scheduler-type", schedule)).epochs(epochs).maxSteps(maxSteps)
                 .contextLength(contextLength).batchSize(batchSize).gradientAccumulation(gradientAccumulation)
-                .optimizer(TrainConfig.Optimizer.valueOf(optimizer.toUpperCase(Locale.ROOT))).weightDecay(weightDecay)
-                .maxGradNorm(maxGradNorm).loraPlusRatio(loraPlusRatio).evalSteps(evalSteps).earlyStoppingPatience(patience).checkpointSteps(saveSteps)
+                .optimizer(choice(TrainConfig.Optimizer.class, "--optim", optimizer)).weightDecay(weightDecay)
+                .maxGradNorm(maxGradNorm).baseCopies(choice(TrainConfig.BaseCopies.class, "--base-copies", baseCopies))
+                .loraPlusRatio(loraPlusRatio).evalSteps(evalSteps).earlyStoppingPatience(patience).checkpointSteps(saveSteps)
                 .checkpointDir(dir).threads(common.threads).seed(seed).gpuLayers(gpu.gpuLayers).device(gpu.device).build();
-        LoraConfig.Init loraInit = LoraConfig.Init.valueOf(init.toUpperCase(Locale.ROOT));
+        LoraConfig.Init loraInit = choice(LoraConfig.Init.class, "--init-lora-weights", init);
         LoraConfig lora = LORA.withR(r).withAlpha(alpha).withTargetModules(targetModules).withRsLora(rsLora).withInit(loraInit).withSeed(seed);
         GgmlType type = switch (outType.toLowerCase(Locale.ROOT)) {
             case "f32" -> GgmlType.F32;
@@ -193,6 +196,7 @@ final class TrainCommand implements Callable<Integer> {
             case "bf16" -> GgmlType.BF16;
             default -> throw new IllegalArgumentException("--out-type must be f32, f16 or bf16, got " + outType);
         };
+        Files.createDirectories(dir);
         Path ckpt = null;
         if (resume) {
             ckpt = LoraTrainer.latestCheckpoint(dir).orElseThrow(() -> new IllegalArgumentException(
@@ -202,7 +206,7 @@ final class TrainCommand implements Callable<Integer> {
 
         TrainingData td;
         try (Model vocab = Model.load(base, ModelParams.defaults().withVocabOnly(true))) {
-            DataOptions o = DATA.withFormat(DataFormat.valueOf(format.toUpperCase(Locale.ROOT))).withField(field)
+            DataOptions o = DATA.withFormat(choice(DataFormat.class, "--format", format)).withField(field)
                     .withTemplate(template).withChatTemplate(chatTemplate).withContextLength(contextLength).withPacking(!noPacking)
                     .withValidationFraction(validationData != null ? 0 : validationSplit).withValidationFile(validationData).withSeed(seed);
             td = TrainingData.load(data, o, vocab);
@@ -265,13 +269,24 @@ final class TrainCommand implements Callable<Integer> {
         if (given.hasMatchedOption("--use-rslora") && rsLora != c.useRsLora()) {
             diffs.add("--use-rslora (the checkpoint was trained " + (c.useRsLora() ? "with" : "without") + " rsLoRA)");
         }
-        if (given.hasMatchedOption("--init-lora-weights") && LoraConfig.Init.valueOf(init.toUpperCase(Locale.ROOT)) != c.init()) {
+        if (given.hasMatchedOption("--init-lora-weights") && choice(LoraConfig.Init.class, "--init-lora-weights", init) != c.init()) {
             diffs.add("--init-lora-weights " + init + " (the checkpoint has " + c.init().name().toLowerCase(Locale.ROOT) + ")");
         }
         if (!diffs.isEmpty()) {
             throw new IllegalArgumentException("--resume: the checkpoint " + ckpt.getFileName() + " was trained with other LoRA settings: "
                     + String.join(", ", diffs) + "; leave these options out to continue with the checkpoint's");
         }
+    }
+
+    /** The constant of {@code type} an option's value names (in any case), or an error listing the choices. */
+    private static <E extends Enum<E>> E choice(Class<E> type, String option, String value) {
+        for (E e : type.getEnumConstants()) {
+            if (e.name().equalsIgnoreCase(value)) {
+                return e;
+            }
+        }
+        throw new IllegalArgumentException(option + " must be one of " + java.util.Arrays.stream(type.getEnumConstants())
+                .map(TrainCommand::lower).collect(java.util.stream.Collectors.joining(", ")) + ", got " + value);
     }
 
     private static String lower(Enum<?> e) {
@@ -308,8 +323,9 @@ final class TrainCommand implements Callable<Integer> {
                 }
             });
             trainer.saveAdapter(out, type);
-            LossPlot.write(log.rows(), png, "LoRA training: " + base.getFileName());
         }
+        // after the trainer is closed: the plot's memory (AWT) then reuses the model's and is not added to the peak
+        LossPlot.write(log.rows(), png, "LoRA training: " + base.getFileName());
         stdout.printf(Locale.ROOT, "%nadapter: %s (%,d bytes, %s)%n", out, Files.size(out), type);
         stdout.printf(Locale.ROOT, "trainable parameters: %,d (%.3f%% of %,d)%n", result.trainableParameters(), result.trainablePercent(), result.modelParameters());
         stdout.printf(Locale.ROOT, "steps: %d (%.2f epochs), stopped: %s%n", result.steps(), result.epochs(), result.stopReason());

@@ -48,6 +48,14 @@ public final class NativeErrors {
         return rc;
     }
 
+    /** As {@link #check(int, String)} for a 64-bit count. */
+    public static long check(long rc, String what) {
+        if (rc < 0) {
+            throw error(NativeException::new, what + " failed");
+        }
+        return rc;
+    }
+
     /** The failure of {@code lora4j_decode}, which passes on llama_decode's own codes besides the shim's. */
     static DecodeException decodeError(int rc) {
         return new DecodeException(rc, "decode failed: " + decodeMeaning(rc) + " (" + reason() + ")");

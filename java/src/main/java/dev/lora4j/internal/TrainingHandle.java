@@ -136,6 +136,14 @@ public final class TrainingHandle {
             case SGD -> ggml_opt_h.GGML_OPT_OPTIMIZER_TYPE_SGD();
         });
         lora4j_train_params.max_grad_norm(p, config.maxGradNorm());
+        long budget = config.baseCopiesMaxBytes() < 0 ? SystemMemory.availableBytes() / 2 : config.baseCopiesMaxBytes();
+        boolean none = config.gpuLayers() != 0 || config.baseCopiesMaxBytes() == 0;
+        lora4j_train_params.base_copies(p, none ? lora4j_h.LORA4J_BASE_COPIES_NONE() : switch (config.baseCopies()) {
+            case NONE -> lora4j_h.LORA4J_BASE_COPIES_NONE();
+            case BACKWARD -> lora4j_h.LORA4J_BASE_COPIES_BACKWARD();
+            case ALL -> lora4j_h.LORA4J_BASE_COPIES_ALL();
+        });
+        lora4j_train_params.base_copies_budget(p, budget); // 0: no limit (for the native side)
         return p;
     }
 
@@ -150,6 +158,17 @@ public final class TrainingHandle {
                     tmp.allocateFrom(ValueLayout.JAVA_INT, labels), tokens.length, train, loss, counted),
                     train ? "training step" : "evaluation");
             return new double[] {loss.get(ValueLayout.JAVA_DOUBLE, 0), counted.get(ValueLayout.JAVA_INT, 0)};
+        } finally {
+            context.exit();
+        }
+    }
+
+    /** Bytes held by the copies of the frozen base weights ({@link TrainConfig#baseCopies()}; 0 before the first step). */
+    public long baseCopiesBytes() {
+        MemorySegment c = context.enter();
+        try {
+            NativeErrors.clear();
+            return NativeErrors.check(lora4j_h.lora4j_train_base_copies_bytes(c), "reading the base copies' size");
         } finally {
             context.exit();
         }

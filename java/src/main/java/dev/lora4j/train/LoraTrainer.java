@@ -142,6 +142,14 @@ public final class LoraTrainer implements AutoCloseable {
         return tensors.parameterCount();
     }
 
+    /**
+     * Memory held by the copies of the frozen base weights that speed up training ({@link TrainConfig#baseCopies()}),
+     * in bytes: made in the first step, 0 before it, without copies, or on an F32 base.
+     */
+    public long baseCopiesBytes() {
+        return session.training().baseCopiesBytes();
+    }
+
     public long stepsDone() {
         return at.steps;
     }

@@ -2,6 +2,7 @@ package dev.lora4j.train;
 
 import dev.lora4j.Lora4jException;
 import dev.lora4j.Model;
+import dev.lora4j.internal.SystemMemory;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -184,6 +185,6 @@ final class TrainingLoop {
         double seconds = (System.nanoTime() - t0) / 1e9;
         double epochs = at.epoch + (double) at.sampleInEpoch / train.size();
         return new TrainResult(at.steps, epochs, at.tokens - tokensAtStart, seconds, firstLoss, lastLoss, initialVal, bestVal,
-                finalVal, trainableParameters, model.parameterCount(), ProcessMemory.peakRss(), reason);
+                finalVal, trainableParameters, model.parameterCount(), SystemMemory.peakRss(), reason);
     }
 }

@@ -4,14 +4,19 @@ import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
+import dev.lora4j.Context;
+import dev.lora4j.ContextParams;
+import dev.lora4j.Model;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collection;
 import java.util.List;
 import java.util.Locale;
+import java.util.Random;
 import org.openjdk.jmh.results.RunResult;
 import org.openjdk.jmh.runner.Runner;
 import org.openjdk.jmh.runner.options.Options;
@@ -24,8 +29,14 @@ import org.openjdk.jmh.runner.options.TimeValue;
  *
  * <pre>
  * java --enable-native-access=ALL-UNNAMED -cp tests/target/benchmarks.jar dev.lora4j.bench.CompareWithLlamaBench \
- *      --llama-bench PATH --threads 2 MODEL.gguf [MODEL.gguf ...]
+ *      --llama-bench PATH --threads 2 [--paired ROUNDS] MODEL.gguf [MODEL.gguf ...]
  * </pre>
+ *
+ * With {@code --paired ROUNDS} it does not use JMH: per model, each round runs {@code llama-bench -r ITERATIONS} and
+ * the same repetitions through lora4j in this process, timed as llama-bench times them (an empty context per
+ * repetition, the mean of the per-repetition rates, after one warm-up run of each test), the two in alternating
+ * order; it prints the median over the rounds of the per-round ratio lora4j/llama.cpp and its range. Pairing the
+ * rounds takes this VM's drift (5-25% between runs of the same command) out of the ratio.
  */
 public final class CompareWithLlamaBench {
     record Figure(double tokensPerSecond, double error) {}
@@ -36,6 +47,7 @@ public final class CompareWithLlamaBench {
         int pp = 128;
         int tg = 32;
         int iterations = 5;
+        int rounds = 0;
         List<String> models = new ArrayList<>();
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
@@ -44,12 +56,17 @@ public final class CompareWithLlamaBench {
                 case "--pp" -> pp = Integer.parseInt(args[++i]);
                 case "--tg" -> tg = Integer.parseInt(args[++i]);
                 case "--iterations" -> iterations = Integer.parseInt(args[++i]);
+                case "--paired" -> rounds = Integer.parseInt(args[++i]);
                 default -> models.add(args[i]);
             }
         }
         if (llamaBench == null || models.isEmpty()) {
-            System.err.println("usage: CompareWithLlamaBench --llama-bench PATH [--threads N] [--pp N] [--tg N] [--iterations N] MODEL...");
+            System.err.println("usage: CompareWithLlamaBench --llama-bench PATH [--threads N] [--pp N] [--tg N] [--iterations N] [--paired ROUNDS] MODEL...");
             System.exit(2);
+        }
+        if (rounds > 0) {
+            paired(llamaBench, models, threads, pp, tg, iterations, rounds);
+            return;
         }
         StringBuilder table = new StringBuilder();
         table.append("| model | test | llama.cpp tok/s | lora4j tok/s | lora4j / llama.cpp |\n|---|---|---:|---:|---:|\n");
@@ -67,6 +84,82 @@ public final class CompareWithLlamaBench {
         }
         System.out.println();
         System.out.println(table);
+    }
+
+    static void paired(String exe, List<String> models, int threads, int pp, int tg, int reps, int rounds) throws Exception {
+        StringBuilder table = new StringBuilder(String.format(Locale.ROOT,
+                "Paired: %d rounds of %d repetitions, %d thread(s); tokens/s are medians over the rounds, the ratio is the median "
+                + "of the per-round ratios (min-max)%n%n| model | test | llama.cpp tok/s | lora4j tok/s | lora4j / llama.cpp |%n|---|---|---:|---:|---:|%n",
+                rounds, reps, threads));
+        for (String model : models) {
+            double[][] ref = new double[2][rounds];
+            double[][] ours = new double[2][rounds];
+            try (Model m = Model.load(Path.of(model));
+                 Context ctx = m.newContext(ContextParams.defaults().withContextSize(pp + tg).withBatchSize(Math.max(pp, 1))
+                         .withThreads(threads).withThreadsBatch(threads))) {
+                Random r = new Random(42);
+                int[] prompt = r.ints(pp, 0, m.vocabulary().size()).toArray();
+                int[] gen = r.ints(tg, 0, m.vocabulary().size()).toArray();
+                ctx.clear();
+                ctx.decode(prompt); // warm-up, as llama-bench's
+                ctx.clear();
+                ctx.decode(gen[0]);
+                for (int k = 0; k < rounds; k++) {
+                    if (k % 2 == 1) {
+                        store(ref, k, llamaBench(exe, model, threads, pp, tg, reps));
+                    }
+                    double ppRate = 0;
+                    double tgRate = 0;
+                    for (int i = 0; i < reps; i++) {
+                        ctx.clear();
+                        long t0 = System.nanoTime();
+                        ctx.decode(prompt);
+                        ppRate += pp / ((System.nanoTime() - t0) * 1e-9) / reps;
+                    }
+                    for (int i = 0; i < reps; i++) {
+                        ctx.clear();
+                        long t0 = System.nanoTime();
+                        for (int t : gen) {
+                            ctx.decode(t);
+                        }
+                        tgRate += tg / ((System.nanoTime() - t0) * 1e-9) / reps;
+                    }
+                    ours[0][k] = ppRate;
+                    ours[1][k] = tgRate;
+                    if (k % 2 == 0) {
+                        store(ref, k, llamaBench(exe, model, threads, pp, tg, reps));
+                    }
+                    System.err.printf(Locale.ROOT, "%s round %d: pp%d %.1f vs %.1f, tg%d %.1f vs %.1f tok/s (lora4j vs llama-bench)%n",
+                            Path.of(model).getFileName(), k + 1, pp, ours[0][k], ref[0][k], tg, ours[1][k], ref[1][k]);
+                }
+            }
+            String name = Path.of(model).getFileName().toString();
+            for (int test = 0; test < 2; test++) {
+                double[] ratio = new double[rounds];
+                for (int k = 0; k < rounds; k++) {
+                    ratio[k] = ours[test][k] / ref[test][k];
+                }
+                double[] sorted = ratio.clone();
+                Arrays.sort(sorted);
+                table.append(String.format(Locale.ROOT, "| %s | %s | %.1f | %.1f | %.1f%% (%.1f-%.1f%%) |%n", name,
+                        test == 0 ? "pp" + pp : "tg" + tg, median(ref[test]), median(ours[test]), 100 * median(ratio),
+                        100 * sorted[0], 100 * sorted[rounds - 1]));
+            }
+        }
+        System.out.println();
+        System.out.print(table);
+    }
+
+    private static void store(double[][] ref, int k, Figure[] f) {
+        ref[0][k] = f[0].tokensPerSecond;
+        ref[1][k] = f[1].tokensPerSecond;
+    }
+
+    private static double median(double[] v) {
+        double[] s = v.clone();
+        Arrays.sort(s);
+        int n = s.length;
+        return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
     }
 
     private static Figure mean(Figure a, Figure b) {

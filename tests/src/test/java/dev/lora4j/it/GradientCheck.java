@@ -52,7 +52,12 @@ final class GradientCheck {
     }
 
     static TrainConfig sgd(int ctx) {
-        return TrainConfig.builder().contextLength(ctx).optimizer(TrainConfig.Optimizer.SGD).learningRate(1f).threads(2).build();
+        return sgd(ctx, TrainConfig.defaults().baseCopies());
+    }
+
+    static TrainConfig sgd(int ctx, TrainConfig.BaseCopies copies) {
+        return TrainConfig.builder().contextLength(ctx).optimizer(TrainConfig.Optimizer.SGD).learningRate(1f).threads(2)
+                .baseCopies(copies).build();
     }
 
     static LoraConfig loraConfig(int r) {
@@ -61,7 +66,12 @@ final class GradientCheck {
 
     /** The gradient of every target's A and B ({A, B} per target name) from one SGD step on the sample. */
     static Map<String, float[][]> sgdStep(Path dir, Path base, TrainingSample sample, int r) {
-        try (LoraTrainer t = LoraTrainer.createFrom(base, randomAdapter(dir, base, r), loraConfig(r), sgd(sample.tokens().length))) {
+        return sgdStep(dir, base, sample, r, TrainConfig.defaults().baseCopies());
+    }
+
+    /** As {@link #sgdStep(Path, Path, TrainingSample, int)} with the given copies of the base weights. */
+    static Map<String, float[][]> sgdStep(Path dir, Path base, TrainingSample sample, int r, TrainConfig.BaseCopies copies) {
+        try (LoraTrainer t = LoraTrainer.createFrom(base, randomAdapter(dir, base, r), loraConfig(r), sgd(sample.tokens().length, copies))) {
             Step st = Step.take(t, sample);
             Map<String, float[][]> grads = new TreeMap<>();
             for (String target : st.a0().keySet()) {

@@ -741,6 +741,41 @@ class TrainOptionsIT {
         assertTrue(cos > 1 - 1e-5, "clipping changed the step's direction: " + cos);
     }
 
+    /**
+     * --base-copies through the CLI, on a Q8_0 base (F32 bases get no copies): one SGD step with the copies and one
+     * without move B in the same direction (the BF16 transposes round the gradient: cosine >= 0.9999) but not to the
+     * same bits, so the option reaches the native step; an unknown value is refused, naming the choices, before
+     * anything is written.
+     */
+    @Test
+    void cliBaseCopies() throws Exception {
+        String q8 = TestFiles.sharedModel("tinystories-656k-q8_0.gguf").toString();
+        // ASCII: this model's vocabulary cannot encode the sample's typographic quotes
+        Path text = Files.writeString(tmp.resolve("ascii-story.txt"),
+                "Once upon a time there was a little dog named Max. Max liked to run in the park with his friend Lily.\n".repeat(8));
+        String[] common = {"--base", q8, "--data", text.toString(), "--optim", "sgd", "--learning-rate", "0.5"};
+        Path none = cliTrain("cli-copies-none", concat(common, "--base-copies", "none"));
+        Path all = cliTrain("cli-copies-all", concat(common, "--base-copies", "all"));
+        float[] bn = flatten(Map.of(), tensors(none, true));
+        float[] ba = flatten(Map.of(), tensors(all, true));
+        double cos = 0;
+        for (int i = 0; i < bn.length; i++) {
+            cos += (double) bn[i] * ba[i];
+        }
+        cos /= norm(bn) * norm(ba);
+        System.out.printf(Locale.ROOT, "TrainOptionsIT: CLI --base-copies all vs none: cosine of the steps %.7f%n", cos);
+        assertTrue(norm(bn) > 0 && cos > 0.9999, "cosine " + cos);
+        assertTrue(!java.util.Arrays.equals(bn, ba), "--base-copies did not change the arithmetic");
+        TestFiles.Result bad = cli(cliArgs("cli-copies-bad", concat(common, "--base-copies", "some")).toArray(String[]::new));
+        assertTrue(bad.exit() != 0 && (bad.stderr() + bad.stdout()).contains("--base-copies must be one of none, backward, all, got some"),
+                bad.stdout() + bad.stderr());
+        assertTrue(!java.nio.file.Files.exists(tmp.resolve("cli-copies-bad.gguf")) && !java.nio.file.Files.exists(tmp.resolve("cli-copies-bad.train")));
+    }
+
+    private static String[] concat(String[] a, String... b) {
+        return java.util.stream.Stream.concat(java.util.Arrays.stream(a), java.util.Arrays.stream(b)).toArray(String[]::new);
+    }
+
     // ---- 3. the masked loss ----
 
     /**

@@ -163,7 +163,7 @@ class BindingsShapeTest {
         assertEquals(0x67676d6c, ggml_h.GGML_FILE_MAGIC());
         assertEquals("GGUF", gguf_h.GGUF_MAGIC().getString(0));
         assertEquals("general.alignment", gguf_h.GGUF_KEY_GENERAL_ALIGNMENT().getString(0));
-        assertEquals(4, lora4j_h.LORA4J_SHIM_VERSION());
+        assertEquals(5, lora4j_h.LORA4J_SHIM_VERSION());
         assertEquals(-100, lora4j_h.LORA4J_ERR_EXCEPTION());
         assertEquals(-101, lora4j_h.LORA4J_ERR_ARGUMENT());
         assertEquals(-102, lora4j_h.LORA4J_ERR_LLAMA());

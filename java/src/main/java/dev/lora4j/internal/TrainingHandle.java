@@ -136,7 +136,8 @@ public final class TrainingHandle {
             case SGD -> ggml_opt_h.GGML_OPT_OPTIMIZER_TYPE_SGD();
         });
         lora4j_train_params.max_grad_norm(p, config.maxGradNorm());
-        long budget = config.baseCopiesMaxBytes() < 0 ? SystemMemory.availableBytes() / 2 : config.baseCopiesMaxBytes();
+        long available = SystemMemory.availableBytes(); // 0: unknown
+        long budget = config.baseCopiesMaxBytes() >= 0 ? config.baseCopiesMaxBytes() : available > 0 ? Math.max(1, available / 2) : 0;
         boolean none = config.gpuLayers() != 0 || config.baseCopiesMaxBytes() == 0;
         lora4j_train_params.base_copies(p, none ? lora4j_h.LORA4J_BASE_COPIES_NONE() : switch (config.baseCopies()) {
             case NONE -> lora4j_h.LORA4J_BASE_COPIES_NONE();

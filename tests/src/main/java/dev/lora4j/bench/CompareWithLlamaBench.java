@@ -142,7 +142,8 @@ public final class CompareWithLlamaBench {
                 double[] sorted = ratio.clone();
                 Arrays.sort(sorted);
                 table.append(String.format(Locale.ROOT, "| %s | %s | %.1f | %.1f | %.1f%% (%.1f-%.1f%%) |%n", name,
-                        test == 0 ? "pp" + pp : "tg" + tg, median(ref[test]), median(ours[test]), 100 * median(ratio),
+                        test == 0 ? "pp" + pp : "tg" + tg, AdapterStudy.Paired.median(ref[test]), AdapterStudy.Paired.median(ours[test]),
+                        100 * AdapterStudy.Paired.median(ratio),
                         100 * sorted[0], 100 * sorted[rounds - 1]));
             }
         }
@@ -153,13 +154,6 @@ public final class CompareWithLlamaBench {
     private static void store(double[][] ref, int k, Figure[] f) {
         ref[0][k] = f[0].tokensPerSecond;
         ref[1][k] = f[1].tokensPerSecond;
-    }
-
-    private static double median(double[] v) {
-        double[] s = v.clone();
-        Arrays.sort(s);
-        int n = s.length;
-        return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
     }
 
     private static Figure mean(Figure a, Figure b) {

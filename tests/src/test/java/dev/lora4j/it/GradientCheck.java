@@ -82,6 +82,24 @@ final class GradientCheck {
         }
     }
 
+    /** Euclidean norm, summed in double. */
+    static double norm(float[] v) {
+        double s = 0;
+        for (float x : v) {
+            s += (double) x * x;
+        }
+        return Math.sqrt(s);
+    }
+
+    /** Cosine of the angle between a and b, summed in double. */
+    static double cosine(float[] a, float[] b) {
+        double dot = 0;
+        for (int i = 0; i < a.length; i++) {
+            dot += (double) a[i] * b[i];
+        }
+        return dot / (norm(a) * norm(b));
+    }
+
     private static double largestStep(float[] before, float[] after) {
         double m = 0;
         for (int i = 0; i < before.length; i++) {

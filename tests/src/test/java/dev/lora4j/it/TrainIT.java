@@ -1,5 +1,7 @@
 package dev.lora4j.it;
 
+import static dev.lora4j.it.GradientCheck.cosine;
+import static dev.lora4j.it.GradientCheck.norm;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -222,22 +224,6 @@ class TrainIT {
                         c.base().getFileName(), first);
             }
         }
-    }
-
-    private static double norm(float[] a) {
-        double s = 0;
-        for (float x : a) {
-            s += (double) x * x;
-        }
-        return Math.sqrt(s);
-    }
-
-    private static double cosine(float[] a, float[] b) {
-        double dot = 0;
-        for (int i = 0; i < a.length; i++) {
-            dot += (double) a[i] * b[i];
-        }
-        return dot / (norm(a) * norm(b));
     }
 
     /** A 2-layer, 256-wide llama model with random weights, GQA (4 heads, 2 KV heads) and stories260K's vocabulary. */

@@ -1,5 +1,7 @@
 package dev.lora4j.it;
 
+import static dev.lora4j.it.GradientCheck.cosine;
+import static dev.lora4j.it.GradientCheck.norm;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -680,14 +682,6 @@ class TrainOptionsIT {
         return out;
     }
 
-    static double norm(float[] v) {
-        double s = 0;
-        for (float x : v) {
-            s += (double) x * x;
-        }
-        return Math.sqrt(s);
-    }
-
     /**
      * --max-grad-norm: with SGD one step changes the parameters by −lr·g, so the update's norm is lr·‖g‖. Clipped to
      * ‖g‖/4 the update is a quarter of it, in the same direction; with a limit above ‖g‖ it is the unclipped one to
@@ -729,11 +723,7 @@ class TrainOptionsIT {
         float[] bc = flatten(Map.of(), tensors(clipped, true));
         double gradNorm = norm(b) / lr; // B starts at 0 and A has no gradient in the first step: ‖ΔB‖ = lr·‖g‖
         double clippedNorm = norm(bc) / lr;
-        double cos = 0;
-        for (int i = 0; i < b.length; i++) {
-            cos += (double) b[i] * bc[i];
-        }
-        cos /= norm(b) * norm(bc);
+        double cos = cosine(b, bc);
         System.out.printf(Locale.ROOT, "TrainOptionsIT: CLI --max-grad-norm %.0e: ||g|| %.4f -> %.6e, cosine to the unclipped step %.7f%n",
                 max, gradNorm, clippedNorm, cos);
         assertTrue(gradNorm > 10 * max, "the gradient is too small for the check: " + gradNorm);
@@ -758,11 +748,7 @@ class TrainOptionsIT {
         Path all = cliTrain("cli-copies-all", concat(common, "--base-copies", "all"));
         float[] bn = flatten(Map.of(), tensors(none, true));
         float[] ba = flatten(Map.of(), tensors(all, true));
-        double cos = 0;
-        for (int i = 0; i < bn.length; i++) {
-            cos += (double) bn[i] * ba[i];
-        }
-        cos /= norm(bn) * norm(ba);
+        double cos = cosine(bn, ba);
         System.out.printf(Locale.ROOT, "TrainOptionsIT: CLI --base-copies all vs none: cosine of the steps %.7f%n", cos);
         assertTrue(norm(bn) > 0 && cos > 0.9999, "cosine " + cos);
         assertTrue(!java.util.Arrays.equals(bn, ba), "--base-copies did not change the arithmetic");

@@ -438,6 +438,37 @@ int main(int argc, char ** argv) {
         cases.push_back(c);
     }
 
+    // CROSS_ENTROPY_LOSS with sparse labels (I32 class indices, one per row; < 0: the row is left out), as the
+    // training loss GGML_OPT_LOSS_TYPE_CROSS_ENTROPY_SPARSE builds it: -(1/rows) sum over counted rows of log softmax
+    for (std::array<int64_t, 4> nl : {std::array<int64_t, 4>{12, 7, 1, 1}, {5, 3, 2, 1}}) for (int masked : {0, 2}) {
+        Case c;
+        c.group = "CROSS_ENTROPY_SPARSE";
+        c.name = "[" + std::to_string(nl[0]) + "," + std::to_string(nl[1]) + "," + std::to_string(nl[2]) + "] masked=" + std::to_string(masked);
+        c.pne = {nl};
+        c.range = {{-4.0f, 4.0f}};
+        c.in = {full(0, nl)};
+        const int64_t nc = nl[0], nr = nl[1]*nl[2]*nl[3];
+        c.ids_ne[0] = nr; c.ids_ne[1] = 1; c.ids_used = nr;
+        c.ids.resize(nr);
+        for (int64_t r = 0; r < nr; ++r) c.ids[r] = r < masked ? -1 : (int32_t) (rng() % nc);
+        std::shuffle(c.ids.begin(), c.ids.end(), rng);
+        const std::vector<int32_t> ids = c.ids;
+        c.build = [](ggml_context * ctx, std::vector<ggml_tensor *> & V) { return ggml_cross_entropy_loss(ctx, V[0], V[1]); };
+        c.host = [nl, nc, ids](const Acc & a, std::vector<double> & o) {
+            double sum = 0;
+            int64_t r = 0;
+            for (int64_t i2 = 0; i2 < nl[2]; ++i2) for (int64_t i1 = 0; i1 < nl[1]; ++i1, ++r) {
+                if (ids[r] < 0) continue;
+                double mx = -INFINITY, se = 0;
+                for (int64_t i0 = 0; i0 < nc; ++i0) mx = std::max(mx, a(0, i0, i1, i2, 0));
+                for (int64_t i0 = 0; i0 < nc; ++i0) se += std::exp(a(0, i0, i1, i2, 0) - mx);
+                sum += a(0, ids[r], i1, i2, 0) - mx - std::log(se);
+            }
+            o[0] = -sum/(double) r;
+        };
+        cases.push_back(c);
+    }
+
     // SUB and DIV with a broadcast src1 (the MoE weights divided by their sum): src1's gradient sums over its repeats
     for (int div : {0, 1}) for (std::array<int64_t, 4> nb : {std::array<int64_t, 4>{1, 3, 2, 2}, {10, 1, 2, 1}, {10, 3, 2, 2}}) {
         Case c;

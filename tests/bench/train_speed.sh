@@ -5,18 +5,20 @@
 # of every token (what a training step computes) -- and a plain PyTorch CPU LoRA (tests/bench/torch_lora.py, checked
 # against llama.cpp's logits first) on the same F32 weights, shape and settings.
 #   tests/bench/train_speed.sh [--steps N] [--reps N] [--ctx N] [--threads N] [--types "f32 q8_0 ..."] \
-#       [--shape "EMBD LAYERS FF HEADS KV_HEADS"] [--torch PYTHON]
-# Builds the model (lora4j build-model, LLaMA SPM 32k vocabulary, random weights) in a temporary directory.
+#       [--shape "EMBD LAYERS FF HEADS KV_HEADS"] [--torch PYTHON] [--models "FILE.gguf ..."]
+# Builds the model (lora4j build-model, LLaMA SPM 32k vocabulary, random weights) in a temporary directory; with
+# --models, times the given GGUF files as they are instead (e.g. the tiny shared models; no PyTorch peer, and the text
+# transliterated to ASCII, which their small vocabularies can encode).
 # lora4j's tokens/s is read from loss.csv over the steps after the fifth, as PyTorch's; peak RSS of each process by
 # /usr/bin/time -v. Prints a Markdown table for docs/benchmarks.md.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-steps=30; reps=2; ctx=256; threads=2; types="f32 f16 q8_0 q4_0 q4_k_m q6_k"; shape="512 8 1536 8 4"; py=/usr/bin/python3
+steps=30; reps=2; ctx=256; threads=2; types="f32 f16 q8_0 q4_0 q4_k_m q6_k"; shape="512 8 1536 8 4"; py=/usr/bin/python3; models=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --steps) steps="$2"; shift 2;; --reps) reps="$2"; shift 2;; --ctx) ctx="$2"; shift 2;;
     --threads) threads="$2"; shift 2;; --types) types="$2"; shift 2;; --shape) shape="$2"; shift 2;;
-    --torch) py="$2"; shift 2;;
+    --torch) py="$2"; shift 2;; --models) models="$2"; shift 2;;
     *) echo "unknown option $1" >&2; exit 2;;
   esac
 done
@@ -30,13 +32,21 @@ text="$root/../shared/data/tinystories_train_sample_2MiB.txt"
 [ -f "$text" ] || { echo "needs ../shared/data/tinystories_train_sample_2MiB.txt" >&2; exit 2; }
 work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
 head -c 600000 "$text" > "$work/text.txt"
-lora4j() { "$java" --enable-native-access=ALL-UNNAMED -jar "$jar" "$@"; }
+lora4j() { "$root/lora4j" "$@"; } # the CLI as users run it (its JVM options included)
 
-params="$(lora4j build-model --n-embd "$embd" --n-layer "$layers" --n-ff "$ff" --n-head "$heads" --n-head-kv "$kv" \
-  --type f32 -o "$work/m-f32.gguf" 2>&1 | sed -n 's/.* \([0-9,]*\) parameters.*/\1/p')"
-for t in $types; do
-  [ "$t" = f32 ] || lora4j quantize "$work/m-f32.gguf" "$work/m-$t.gguf" "$t" > /dev/null 2>&1
-done
+if [ -n "$models" ]; then
+  types=""; py=/bin/false
+  for f in $models; do
+    t="$(basename "$f" .gguf)"; types+=" $t"; ln -s "$(readlink -f "$f")" "$work/m-$t.gguf"
+  done
+  python3 -c "import sys, unicodedata; t = open(sys.argv[1], encoding='utf-8').read(); t = ''.join(c for c in unicodedata.normalize('NFKD', t.translate({0x201c: 34, 0x201d: 34, 0x2018: 39, 0x2019: 39, 0x2013: 45, 0x2014: 45, 0x2026: '...'})) if ord(c) < 128); open(sys.argv[1], 'w').write(t)" "$work/text.txt"
+else
+  params="$(lora4j build-model --n-embd "$embd" --n-layer "$layers" --n-ff "$ff" --n-head "$heads" --n-head-kv "$kv" \
+    --type f32 -o "$work/m-f32.gguf" 2>&1 | sed -n 's/.* \([0-9,]*\) parameters.*/\1/p')"
+  for t in $types; do
+    [ "$t" = f32 ] || lora4j quantize "$work/m-f32.gguf" "$work/m-$t.gguf" "$t" > /dev/null 2>&1
+  done
+fi
 
 # peak RSS (MiB) of the last command run by timed
 timed() { /usr/bin/time -v -o "$work/time" "$@"; rss=$(( $(sed -n 's/.*Maximum resident set size (kbytes): //p' "$work/time") / 1024 )); }
@@ -57,7 +67,7 @@ for rep in $(seq "$reps"); do
     a="$("$java" --enable-native-access=ALL-UNNAMED -cp "$jar" "$root/tests/bench/Logits.java" "$m" "$work/text.txt" "$ctx" "$work/logits-$t.bin" 5 2>/dev/null | sed -n 's/^FORWARD //p')"
     all[$t]+=" $a"
     rm -rf "$work/train"
-    timed "$java" --enable-native-access=ALL-UNNAMED -jar "$jar" train --base "$m" --data "$work/text.txt" --format text \
+    timed "$root/lora4j" train --base "$m" --data "$work/text.txt" --format text \
       --max-seq-length "$ctx" --target-modules q,v,o,gate,up,down --r 8 --lora-alpha 16 --learning-rate 1e-3 \
       --max-steps "$steps" --validation-split 0 --threads "$threads" --out "$work/adapter.gguf" --output-dir "$work/train" \
       > "$work/train.log" 2>&1 || { tail "$work/train.log" >&2; exit 1; }
@@ -75,7 +85,11 @@ done
 
 range() { python3 -c "import sys; v = [float(x) for x in sys.argv[1].split()]; print(f'{min(v):,.0f}' if min(v) == max(v) else f'{min(v):,.0f}–{max(v):,.0f}')" "$1"; }
 ratio() { python3 -c "import sys; a = [float(x) for x in sys.argv[1].split()]; b = [float(x) for x in sys.argv[2].split()]; r = [x / y for x, y in zip(a, b)]; print(f'{min(r):.2f}' if round(min(r), 2) == round(max(r), 2) else f'{min(r):.2f}–{max(r):.2f}')" "$1" "$2"; }
-echo "model: llama $embd wide, $layers layers, n_ff $ff, $heads heads, $kv KV heads, 32k vocabulary ($params parameters); $ctx-token steps, $threads threads, $steps steps, $reps alternating repetitions"
+if [ -n "$models" ]; then
+  echo "models: $models; $ctx-token steps, $threads threads, $steps steps, $reps alternating repetitions"
+else
+  echo "model: llama $embd wide, $layers layers, n_ff $ff, $heads heads, $kv KV heads, 32k vocabulary ($params parameters); $ctx-token steps, $threads threads, $steps steps, $reps alternating repetitions"
+fi
 echo
 echo "| base | llama-bench pp$ctx tok/s | forward, all logits, tok/s | lora4j train tok/s | step ÷ pp$ctx | step ÷ forward (all logits) | PyTorch LoRA tok/s (F32) | lora4j ÷ PyTorch | lora4j peak RSS MiB | PyTorch peak RSS MiB |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"

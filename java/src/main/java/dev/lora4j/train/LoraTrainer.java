@@ -144,7 +144,7 @@ public final class LoraTrainer implements AutoCloseable {
 
     /**
      * Memory held by the copies of the frozen base weights that speed up training ({@link TrainConfig#baseCopies()}),
-     * in bytes: made in the first step, 0 before it, without copies, or on an F32 base.
+     * in bytes: made in the first step, 0 before it or without copies.
      */
     public long baseCopiesBytes() {
         return session.training().baseCopiesBytes();

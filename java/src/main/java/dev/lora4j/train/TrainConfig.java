@@ -20,19 +20,22 @@ public final class TrainConfig {
      * Copies of the frozen base weights that make a CPU training step faster, made in the first step and kept while
      * training ({@code enum lora4j_base_copies}).
      * <ul>
-     * <li>{@code NONE}: every step converts each quantised or F16 weight to a transposed F32 copy for the backward pass.
-     * <li>{@code BACKWARD}: each such weight's transpose is made once, in BF16, and the backward pass multiplies the
+     * <li>{@code NONE}: every step converts each quantised or F16 weight to a transposed F32 copy for the backward
+     *     pass (an F32 weight is transposed in slices); the forward multiplies the base's own weights. Exact.
+     * <li>{@code BACKWARD}: each weight's transpose is made once, in BF16, and the backward pass multiplies the
      *     gradient with it on BF16's GEMM (the gradient rounded to BF16 too, as QLoRA computes in BF16). Costs 2 bytes
      *     per weight; the LoRA gradients move by 0.3-0.4% (relative L2, {@code TrainIT}).
-     * <li>{@code ALL} (default): also Q8_0 copies that the forward pass uses instead of K-quant weights (which have
-     *     no batched GEMM on the CPU), so a Q4_K_M base trains as fast as Q8_0. Each such weight moves by at most 1/254
-     *     of its 32-block's largest magnitude (a tenth of a 4-bit base's own step); the LoRA gradients move by up to
-     *     2.4%, about as much as the quantisation of the activations moves them. Costs about 1 more byte per such weight.
+     * <li>{@code ALL} (default): also copies that the forward pass uses instead of the weight: Q8_0 for K-quant
+     *     weights (which have no batched GEMM on the CPU), so a Q4_K_M base trains as fast as Q8_0; each such weight
+     *     moves by at most 1/254 of its 32-block's largest magnitude (a tenth of a 4-bit base's own step). BF16 for F32
+     *     weights, as mixed-precision training computes: the forward and backward products then use the same BF16
+     *     values, and the F32 weights' mapped pages leave the process (the page cache keeps them), so the copies add
+     *     no resident memory. The LoRA gradients move by up to 2.4%, about as much as the quantisation of the
+     *     activations moves them. Costs about 1 more byte per K-quant weight, 2 per F32 one.
      * </ul>
      * The copies may take half the memory available when training starts ({@link #baseCopiesMaxBytes()}): over that,
      * {@code ALL} makes the {@code BACKWARD} copies, and if these do not fit either, none (llama.cpp's log says
-     * which). F32 weights get no copies (a transposed copy would add half an F32 base again), nor does training with
-     * GPU layers. {@link LoraTrainer#baseCopiesBytes()} tells what they take.
+     * which). Training with GPU layers makes none. {@link LoraTrainer#baseCopiesBytes()} tells what they take.
      */
     public enum BaseCopies { NONE, BACKWARD, ALL }
 

@@ -132,29 +132,33 @@ class TrainIT {
 
     /**
      * On quantised and F16 bases the gradient of one SGD step follows the gradient on the same weights dequantised to
-     * F32 (the forward of a quantised base also quantises activations, so finite differences on it are meaningless;
-     * this compares with the F32 copy instead): cosine >= 0.99 for the A and the B of every target in every layer,
-     * none of them zero. Each base trains with the default copies of its weights ({@link TrainConfig.BaseCopies#ALL}:
-     * Q8_0/F16 transposes for the backward pass, Q8_0 copies of K-quant weights for the forward) and without
-     * ({@code NONE}: a transposed F32 copy converted in every step, patch 0007); the two gradients agree to cosine
-     * >= 0.9995 and a relative L2 difference <= 3%, per tensor.
+     * F32 without base copies (the forward of a quantised base also quantises activations, so finite differences on
+     * it are meaningless; this compares with the F32 copy instead): cosine >= 0.99 for the A and the B of every
+     * target in every layer, none of them zero. Each base, F32 too, trains with the default copies of its weights
+     * ({@link TrainConfig.BaseCopies#ALL}: BF16 transposes for the backward pass; for the forward, Q8_0 copies of
+     * K-quant weights and BF16 copies of F32 ones) and without ({@code NONE}: a transposed F32 copy converted in every
+     * step, patch 0007); the two gradients agree to cosine >= 0.9995 and a relative L2 difference <= 3%, per tensor.
      */
     @Test
     void quantisedBaseGradientsFollowTheirF32Copy() {
         Path f32 = wideModel(GgmlType.F32);
         for (dev.lora4j.FileType ft : List.of(dev.lora4j.FileType.MOSTLY_Q8_0, dev.lora4j.FileType.MOSTLY_Q4_0,
-                dev.lora4j.FileType.MOSTLY_Q4_K_M, dev.lora4j.FileType.MOSTLY_Q6_K, dev.lora4j.FileType.MOSTLY_F16)) {
-            Path q = tmp.resolve("wide-" + ft + ".gguf");
-            Path copy = tmp.resolve("wide-" + ft + "-as-f32.gguf");
-            Model.quantize(f32, q, ft, 2);
-            Model.quantize(q, copy, dev.lora4j.FileType.ALL_F32, 2, true);
+                dev.lora4j.FileType.MOSTLY_Q4_K_M, dev.lora4j.FileType.MOSTLY_Q6_K, dev.lora4j.FileType.MOSTLY_F16,
+                dev.lora4j.FileType.ALL_F32)) {
+            Path q = f32, copy = f32; // an F32 base: its own copy, and the copies (BF16) against none
+            if (ft != dev.lora4j.FileType.ALL_F32) {
+                q = tmp.resolve("wide-" + ft + ".gguf");
+                copy = tmp.resolve("wide-" + ft + "-as-f32.gguf");
+                Model.quantize(f32, q, ft, 2);
+                Model.quantize(q, copy, dev.lora4j.FileType.ALL_F32, 2, true);
+            }
             TrainingSample sample;
             try (Model m = Model.load(q)) {
                 sample = sampleFrom(m, story(), 128);
             }
             java.util.Map<String, float[][]> onQuantised = GradientCheck.sgdStep(tmp, q, sample, 16, TrainConfig.BaseCopies.ALL);
             java.util.Map<String, float[][]> perStep = GradientCheck.sgdStep(tmp, q, sample, 16, TrainConfig.BaseCopies.NONE);
-            java.util.Map<String, float[][]> onCopy = GradientCheck.sgdStep(tmp, copy, sample, 16);
+            java.util.Map<String, float[][]> onCopy = GradientCheck.sgdStep(tmp, copy, sample, 16, TrainConfig.BaseCopies.NONE);
             double worst = 1, worstCopies = 1, worstRel = 0;
             for (String target : onCopy.keySet()) {
                 for (int ab = 0; ab < 2; ab++) {
@@ -184,9 +188,9 @@ class TrainIT {
 
     /**
      * The copies of the base weights are made once, in the first step, for exactly the weights the training graph
-     * multiplies: a BF16 transpose of each non-F32 2-D weight (all seven projections of both layers and the output,
-     * 1,703,936 elements of the wide model), and with ALL a Q8_0 copy of each K-quant one; none without copies or on
-     * an F32 base; within {@link TrainConfig#baseCopiesMaxBytes()}: the transposes alone when all copies do not fit,
+     * multiplies: a BF16 transpose of each 2-D weight (all seven projections of both layers and the output, 1,703,936
+     * elements of the wide model), and with ALL a Q8_0 copy of each K-quant one and a BF16 copy of each F32 one; none
+     * without copies; within {@link TrainConfig#baseCopiesMaxBytes()}: the transposes alone when all copies do not fit,
      * none when the transposes do not either.
      */
     @Test
@@ -203,7 +207,7 @@ class TrainIT {
         record Case(Path base, TrainConfig.BaseCopies copies, long maxBytes, long bytes) {}
         for (Case c : List.of(new Case(q8, TrainConfig.BaseCopies.ALL, -1, bf16), new Case(q8, TrainConfig.BaseCopies.NONE, -1, 0),
                 new Case(q6, TrainConfig.BaseCopies.BACKWARD, -1, bf16), new Case(q6, TrainConfig.BaseCopies.ALL, -1, bf16 + q8_0),
-                new Case(f32, TrainConfig.BaseCopies.ALL, -1, 0),
+                new Case(f32, TrainConfig.BaseCopies.ALL, -1, 2 * bf16), new Case(f32, TrainConfig.BaseCopies.BACKWARD, -1, bf16),
                 // over the budget: the transposes alone, or nothing
                 new Case(q6, TrainConfig.BaseCopies.ALL, 4_000_000, bf16), new Case(q6, TrainConfig.BaseCopies.ALL, 3_000_000, 0),
                 new Case(q6, TrainConfig.BaseCopies.ALL, 0, 0))) {

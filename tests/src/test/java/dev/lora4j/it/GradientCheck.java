@@ -51,6 +51,14 @@ final class GradientCheck {
         return init;
     }
 
+    /**
+     * The base copies of the checks that compare a step with finite differences, with inference logits or with a
+     * computation in Java: none. With copies the forward of an F32 base runs on BF16 copies, which also round the
+     * activations (as mixed-precision training does), and the loss is then not smooth at the scale those checks
+     * resolve ({@code TrainIT.quantisedBaseGradientsFollowTheirF32Copy} checks the copies).
+     */
+    static final TrainConfig.BaseCopies EXACT = TrainConfig.BaseCopies.NONE;
+
     static TrainConfig sgd(int ctx, TrainConfig.BaseCopies copies) {
         return TrainConfig.builder().contextLength(ctx).optimizer(TrainConfig.Optimizer.SGD).learningRate(1f).threads(2)
                 .baseCopies(copies).build();
@@ -130,10 +138,7 @@ final class GradientCheck {
      */
     static Result againstFiniteDifferences(Path dir, Path base, TrainingSample sample, int r, int[] layers, float h, int k,
                                            double tolerance) {
-        // without base copies: on an F32 base the forward would run on BF16 copies, which also round the activations, and
-        // the loss is then not smooth at the scale of h (TrainIT.quantisedBaseGradientsFollowTheirF32Copy checks the copies)
-        try (LoraTrainer t = LoraTrainer.createFrom(base, randomAdapter(dir, base, r), loraConfig(r),
-                sgd(sample.tokens().length, TrainConfig.BaseCopies.NONE))) {
+        try (LoraTrainer t = LoraTrainer.createFrom(base, randomAdapter(dir, base, r), loraConfig(r), sgd(sample.tokens().length, EXACT))) {
             Step st = Step.take(t, sample);
             Map<String, float[]> a0 = st.a0(), b0 = st.b0(), a1 = st.a1(), b1 = st.b1();
             t.setWeights(a0, b0);

@@ -1,5 +1,6 @@
 package dev.lora4j.it;
 
+import static dev.lora4j.it.GradientCheck.EXACT;
 import static dev.lora4j.it.GradientCheck.cosine;
 import static dev.lora4j.it.GradientCheck.norm;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -48,13 +49,6 @@ import org.junit.jupiter.api.io.TempDir;
  * (a separate JVM, as a user runs it) for what the command line passes on.
  */
 class TrainOptionsIT {
-    /**
-     * The checks that compare a step with finite differences, with inference logits or with a computation in Java
-     * train without base copies: with them the forward of an F32 base runs on BF16 copies, which also round the
-     * activations (as mixed-precision training does), and the loss is then not smooth at the scale those checks resolve.
-     */
-    private static final TrainConfig.BaseCopies EXACT = TrainConfig.BaseCopies.NONE;
-
     static final String PROMPT = "Once upon a time";
     static final float LR = 0.01f;
 

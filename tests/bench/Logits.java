@@ -11,8 +11,9 @@ import java.nio.file.Path;
 /**
  * llama.cpp's logits through lora4j, for checking another implementation's forward pass against them:
  * writes N token ids (the first N of TEXT, tokenised with BOS) as int32 and their N x n_vocab logits as float32,
- * little-endian, to OUT (tokens first). With a fifth argument R it then times R more forward passes over the same
- * tokens with logits for all of them (what a training step's forward computes) and prints {@code FORWARD <tokens/s>}.
+ * little-endian, to OUT (tokens first). With a fifth argument R it then times forward passes over the same tokens
+ * (after 3 untimed ones; at least R and for at least 2 s) with logits for all of them (what a training step's forward
+ * computes) and prints {@code FORWARD <tokens/s>}.
  * Run by tests/bench/train_speed.sh:
  *     java --enable-native-access=ALL-UNNAMED -cp lora4j-all.jar tests/bench/Logits.java MODEL TEXT N OUT [R]
  */
@@ -44,13 +45,21 @@ public class Logits {
                 }
             }
             if (args.length > 4) {
+                // after 3 warm-up passes, at least R passes and 2 s: a tiny model's pass takes ~2 ms, and its first
+                // ones 2-5x that (measured on TinyStories-656K: 23k tokens/s over 5 passes, 57k over 400)
                 int reps = Integer.parseInt(args[4]);
-                long t0 = System.nanoTime();
-                for (int r = 0; r < reps; r++) {
+                for (int r = 0; r < 3; r++) {
                     c.clear();
                     c.decode(tokens, 0, true);
                 }
-                System.out.printf(java.util.Locale.ROOT, "FORWARD %.1f%n", (double) n * reps / ((System.nanoTime() - t0) / 1e9));
+                long t0 = System.nanoTime();
+                int done = 0;
+                while (done < reps || System.nanoTime() - t0 < 2_000_000_000L) {
+                    c.clear();
+                    c.decode(tokens, 0, true);
+                    done++;
+                }
+                System.out.printf(java.util.Locale.ROOT, "FORWARD %.1f%n", (double) n * done / ((System.nanoTime() - t0) / 1e9));
             }
         }
     }

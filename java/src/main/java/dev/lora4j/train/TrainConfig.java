@@ -25,13 +25,15 @@ public final class TrainConfig {
      * <li>{@code BACKWARD}: each weight's transpose is made once, in BF16, and the backward pass multiplies the
      *     gradient with it on BF16's GEMM (the gradient rounded to BF16 too, as QLoRA computes in BF16). Costs 2 bytes
      *     per weight; the LoRA gradients move by 0.3-0.4% (relative L2, {@code TrainIT}).
-     * <li>{@code ALL} (default): also copies that the forward pass uses instead of the weight: Q8_0 for K-quant
-     *     weights (which have no batched GEMM on the CPU), so a Q4_K_M base trains as fast as Q8_0; each such weight
-     *     moves by at most 1/254 of its 32-block's largest magnitude (a tenth of a 4-bit base's own step). BF16 for F32
-     *     weights, as mixed-precision training computes: the forward and backward products then use the same BF16
-     *     values, and the F32 weights' mapped pages leave the process (the page cache keeps them), so the copies add
-     *     no resident memory. The LoRA gradients move by up to 2.4%, about as much as the quantisation of the
-     *     activations moves them. Costs about 1 more byte per K-quant weight, 2 per F32 one.
+     * <li>{@code ALL} (default): also copies that the forward pass uses instead of the weight. Where the CPU has BF16
+     *     dot products (x86's AVX512-BF16), BF16 copies of every weight, whose GEMM is faster there than the Q8_0 and
+     *     F16 ones: as mixed-precision training computes, the forward and backward products then use the same BF16
+     *     values, and every base type trains at the same speed. Elsewhere, Q8_0 for K-quant weights (which have no
+     *     batched GEMM on the CPU), so a Q4_K_M base trains as fast as Q8_0 (each such weight moves by at most 1/254
+     *     of its 32-block's largest magnitude, a tenth of a 4-bit base's own step), and BF16 for F32 weights. The
+     *     weights' mapped pages then leave the process (the page cache keeps them). The LoRA gradients move by up to
+     *     2.4%, about as much as the quantisation of the activations moves them. Costs 2 more bytes per weight (BF16),
+     *     or about 1 per K-quant weight (Q8_0).
      * </ul>
      * The copies may take half the memory available when training starts ({@link #baseCopiesMaxBytes()}): over that,
      * {@code ALL} makes the {@code BACKWARD} copies, and if these do not fit either, none (llama.cpp's log says

@@ -23,6 +23,18 @@ final class TestFiles {
         return Path.of(System.getProperty("lora4j.root", "..")).toAbsolutePath().normalize();
     }
 
+    /**
+     * Whether this CPU has BF16 dot products (x86's AVX512-BF16), which ggml's CPU backend, built for the CPU it runs
+     * on (GGML_NATIVE), then uses: the training copies of the base weights depend on it.
+     */
+    static boolean cpuHasBf16DotProducts() {
+        try (Stream<String> lines = Files.lines(Path.of("/proc/cpuinfo"))) {
+            return lines.anyMatch(l -> l.startsWith("flags") && List.of(l.split("\\s+")).contains("avx512_bf16"));
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
     /** ../shared beside the checkout: CI has it, a user's fresh machine does not. */
     static Path shared() {
         Path s = root().resolveSibling("shared");

@@ -126,8 +126,10 @@ class TrainIT {
         try (Model m = Model.load(base)) {
             sample = sampleFrom(m, story(), 128);
         }
-        // its random weights give gradients of 3e-3 to 7e-2 at a loss near ln(512): h = 1e-2 resolves them to < 1%
-        GradientCheck.againstFiniteDifferences(tmp, base, sample, 16, new int[] {0, 1}, 1e-2f, 0.02);
+        // its random weights give gradients of 3e-3 to 7e-2 at a loss near ln(512); on one element the smallest are
+        // within the F32 loss's rounding (which moves with the summation order, i.e. the thread count: 2.05% with 2
+        // threads), so the small ones are probed along several elements, as TrainArchitecturesIT does
+        GradientCheck.againstFiniteDifferences(tmp, base, sample, 16, new int[] {0, 1}, 5e-3f, 16, 0.02);
     }
 
     /**
@@ -135,9 +137,10 @@ class TrainIT {
      * F32 without base copies (the forward of a quantised base also quantises activations, so finite differences on
      * it are meaningless; this compares with the F32 copy instead): cosine >= 0.99 for the A and the B of every
      * target in every layer, none of them zero. Each base, F32 too, trains with the default copies of its weights
-     * ({@link TrainConfig.BaseCopies#ALL}: BF16 transposes for the backward pass; for the forward, Q8_0 copies of
-     * K-quant weights and BF16 copies of F32 ones) and without ({@code NONE}: a transposed F32 copy converted in every
-     * step, patch 0007); the two gradients agree to cosine >= 0.9995 and a relative L2 difference <= 3%, per tensor.
+     * ({@link TrainConfig.BaseCopies#ALL}: BF16 transposes for the backward pass; for the forward, BF16 copies where
+     * the CPU has BF16 dot products, else Q8_0 copies of K-quant weights and BF16 copies of F32 ones) and without
+     * ({@code NONE}: a transposed F32 copy converted in every step, patch 0007); the two gradients agree to cosine
+     * >= 0.9995 and a relative L2 difference <= 3%, per tensor.
      */
     @Test
     void quantisedBaseGradientsFollowTheirF32Copy() {
@@ -189,9 +192,11 @@ class TrainIT {
     /**
      * The copies of the base weights are made once, in the first step, for exactly the weights the training graph
      * multiplies: a BF16 transpose of each 2-D weight (all seven projections of both layers and the output, 1,703,936
-     * elements of the wide model), and with ALL a Q8_0 copy of each K-quant one and a BF16 copy of each F32 one; none
-     * without copies; within {@link TrainConfig#baseCopiesMaxBytes()}: the transposes alone when all copies do not fit,
-     * none when the transposes do not either.
+     * elements of the wide model), and with ALL a forward copy of each: BF16 where the CPU has BF16 dot products
+     * (AVX512-BF16; ggml is built for the CPU it runs on), else Q8_0 for the K-quant weights, BF16 for the F32 ones and
+     * none for Q8_0; none without copies; within {@link TrainConfig#baseCopiesMaxBytes()}: the smaller forward copies
+     * when the BF16 ones do not fit, the transposes alone when no forward copies fit, none when the transposes do not
+     * either.
      */
     @Test
     void baseCopiesAreMadeOnceForTheMultipliedWeights() {
@@ -204,11 +209,14 @@ class TrainIT {
         assertEquals(1_703_936, elements);
         long bf16 = 2 * elements;
         long q8_0 = elements / 32 * 34;
+        boolean bf16Dot = TestFiles.cpuHasBf16DotProducts();
         record Case(Path base, TrainConfig.BaseCopies copies, long maxBytes, long bytes) {}
-        for (Case c : List.of(new Case(q8, TrainConfig.BaseCopies.ALL, -1, bf16), new Case(q8, TrainConfig.BaseCopies.NONE, -1, 0),
-                new Case(q6, TrainConfig.BaseCopies.BACKWARD, -1, bf16), new Case(q6, TrainConfig.BaseCopies.ALL, -1, bf16 + q8_0),
+        for (Case c : List.of(new Case(q8, TrainConfig.BaseCopies.ALL, -1, bf16Dot ? 2 * bf16 : bf16),
+                new Case(q8, TrainConfig.BaseCopies.NONE, -1, 0), new Case(q6, TrainConfig.BaseCopies.BACKWARD, -1, bf16),
+                new Case(q6, TrainConfig.BaseCopies.ALL, -1, bf16Dot ? 2 * bf16 : bf16 + q8_0),
                 new Case(f32, TrainConfig.BaseCopies.ALL, -1, 2 * bf16), new Case(f32, TrainConfig.BaseCopies.BACKWARD, -1, bf16),
-                // over the budget: the transposes alone, or nothing
+                // over the budget: the smaller forward copies, the transposes alone, or nothing
+                new Case(q6, TrainConfig.BaseCopies.ALL, 6_000_000, bf16 + q8_0),
                 new Case(q6, TrainConfig.BaseCopies.ALL, 4_000_000, bf16), new Case(q6, TrainConfig.BaseCopies.ALL, 3_000_000, 0),
                 new Case(q6, TrainConfig.BaseCopies.ALL, 0, 0))) {
             TrainingSample sample;

@@ -145,7 +145,7 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--max-grad-norm", description = "Clip the gradients to this global norm before each step (0 = off; PEFT/TRL's Trainer uses 1).")
     float maxGradNorm = TRAIN.maxGradNorm();
 
-    @Option(names = "--base-copies", description = "Copies of the frozen base weights for speed: none (exact), backward (BF16 transposes for the backward pass) or all (also copies for the forward: Q8_0 of K-quant weights, BF16 of F32 ones; default: ${DEFAULT-VALUE}).")
+    @Option(names = "--base-copies", description = "Copies of the frozen base weights for speed: none (exact), backward (BF16 transposes for the backward pass) or all (also copies for the forward: BF16 where the CPU has AVX512-BF16, else Q8_0 of K-quant weights and BF16 of F32 ones; default: ${DEFAULT-VALUE}).")
     String baseCopies = lower(TRAIN.baseCopies());
 
     @Option(names = "--loraplus-lr-ratio", description = "LoRA+: learning rate of B / of A (default: ${DEFAULT-VALUE} = off).")

@@ -36,8 +36,9 @@ public final class TrainConfig {
      *     or about 1 per K-quant weight (Q8_0).
      * </ul>
      * The copies may take half the memory available when training starts ({@link #baseCopiesMaxBytes()}): over that,
-     * {@code ALL} makes the {@code BACKWARD} copies, and if these do not fit either, none (llama.cpp's log says
-     * which). Training with GPU layers makes none. {@link LoraTrainer#baseCopiesBytes()} tells what they take.
+     * {@code ALL} makes the smaller forward copies (Q8_0 for K-quants) instead of BF16 ones, then the {@code BACKWARD}
+     * copies alone, and if these do not fit either, none (llama.cpp's log says which). Training with GPU layers makes
+     * none. {@link LoraTrainer#baseCopiesBytes()} tells what they take.
      */
     public enum BaseCopies { NONE, BACKWARD, ALL }
 

@@ -2,7 +2,8 @@
 # Checks native/patches as a series: for k = 1..N the first k patches apply to the pinned llama.cpp and the
 # libraries they touch build (ggml and llama, which the shim links), with the flags of the real build
 # (cmake/Lora4jLlamaBuild.cmake); the shim links against the whole series; and native/patches/cuda/*.patch apply
-# after it (applied only: ggml-cuda needs a CUDA toolkit with cuBLAS to build). With the whole series built, upstream's
+# after it, and the ggml-cuda files they touch compile with nvcc where there is one (ggml-cuda needs cuBLAS to link and
+# a GPU to run: native/gpu-check.sh). With the whole series built, upstream's
 # test-backend-ops compares the CPU kernels with the CPU backend's reference path, and native/tests/gradcheck.cpp the
 # backward passes the series adds with finite differences (check_kernels).
 # The source copy and the build directory live in $LORA4J_CACHE/check-patches and are reused across prefixes and
@@ -81,6 +82,24 @@ check_series() {
     git -C "$src" apply --whitespace=nowarn "$p" || fail "${p#"$root"/} does not apply after native/patches and the cuda patches before it"
     say "${p#"$root"/}: applies"
   done
+  check_cuda_compiles
+}
+
+# the ggml-cuda files that native/patches/cuda touch, compiled for sm_90 with nvcc where there is one; without cuBLAS
+# (CI has none) its declarations come from native/tests/cublas-stub: this compiles the patched code, it does not link
+# or run it (native/gpu-check.sh does, on a GPU machine)
+check_cuda_compiles() {
+  command -v nvcc > /dev/null || { say "no nvcc: the CUDA patches are applied, not compiled"; return 0; }
+  local f t0 files=()
+  t0=$(date +%s)
+  mapfile -t files < <(sed -n 's|^+++ b/\(ggml/src/ggml-cuda/[^ ]*\.cu\)$|\1|p' "${cuda[@]}" | sort -u)
+  for f in "${files[@]}"; do
+    nice -n 10 nvcc -std=c++17 -arch=sm_90 -DGGML_USE_CUDA -I "$root/native/tests/cublas-stub" -I "$src/ggml/include" \
+      -I "$src/ggml/src" -I "$src/ggml/src/ggml-cuda" -c "$src/$f" -o "$work/cuda-check.o" 2> "$work/cuda-check.log" ||
+      { grep -E 'error' "$work/cuda-check.log" | head -n 30 >&2; fail "$f does not compile with native/patches/cuda (nvcc, sm_90)"; }
+  done
+  rm -f "$work/cuda-check.o"
+  say "the ${#files[@]} ggml-cuda files the CUDA patches touch compile for sm_90 ($(($(date +%s) - t0)) s)"
 }
 
 # the CPU kernels the series changes (patch 0008), against the CPU backend's reference path (use_ref), with
@@ -132,4 +151,4 @@ nice -n 10 c++ -std=c++17 -O0 -fPIC -shared -Wl,--no-undefined -o "$work/libshim
   { grep -E 'error|undefined' "$work/shim.log" | head -n 30 >&2; fail "the shim does not build against the series (whole output: $work/shim.log)"; }
 say "the shim (native/src) builds and links against the whole series ($(($(date +%s) - t0)) s)"
 
-say "OK: all ${#patches[@]} prefixes of native/patches apply and build, the CUDA patches apply, in $(($(date +%s) - t_start)) s"
+say "OK: all ${#patches[@]} prefixes of native/patches apply and build, the CUDA patches apply (and compile, with nvcc), in $(($(date +%s) - t_start)) s"

@@ -31,7 +31,7 @@ export JAVA_HOME PATH="$JAVA_HOME/bin:$PATH"
 junit_version=1.14.1   # junit-platform of the project's JUnit 5.14.1 (pom.xml)
 
 if [ $build = 1 ]; then
-  (cd "$root" && mvn -q -B -DskipTests install -pl native,bindings,java,tests)
+  (cd "$root" && mvn -q -B -DskipTests install -pl tests/support,native,bindings,java,tests)
 fi
 props="$root/native/target/native.properties"
 src="$(sed -n 's/^source=//p' "$props")"

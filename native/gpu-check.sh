@@ -7,13 +7,16 @@
 #   native/gpu-check.sh            results in $OUT when set, else native/target/gpu-results
 #
 # Steps (each timed and logged to gpu-check.log): find cuBLAS; build llama.cpp + ggml-cuda for this GPU's architecture
-# only (llama, ggml, llama-bench, test-backend-ops); build and stage the lora4j shim; test-backend-ops -o OUT_PROD;
-# GpuIT (JUnit); benchmarks: llama-bench vs GpuBench inference, LoRA training tokens/s on a ~1B Q8_0 and Q4_0 model
-# with and without the CUDA OUT_PROD patch (LORA4J_CUDA_OUT_PROD_F32_ONLY=1 = upstream's CPU fallback), the OUT_PROD
-# kernel alone, and PEFT (tests/bench/peft_train.py) when torch, transformers and peft are installed.
+# only (llama, ggml, llama-bench, test-backend-ops; on a warm machine that built the same bundle, only what changed);
+# build and stage the lora4j shim; test-backend-ops -o OUT_PROD and -o CPY; GpuIT (JUnit); benchmarks: llama-bench vs
+# GpuBench inference and LoRA training tokens/s on a ~1B Q8_0 and Q4_K_M model, PEFT (tests/bench/peft_train.py) when
+# torch, transformers and peft are installed, training with upstream's CPU fallback of OUT_PROD
+# (LORA4J_CUDA_OUT_PROD_F32_ONLY=1), and the OUT_PROD kernel alone. The must-haves come first, so that a run cut
+# short by the device's time limit has them.
 # Environment: LORA4J_CUDA_ARCH (default: the GPU's compute capability, e.g. 90-real), LORA4J_GPU_FA=ON|OFF (flash
 # attention kernels, default OFF: a much shorter build; training never uses them), LORA4J_GPU_BENCH=0 (tests only),
-# LORA4J_GPU_WORK (default /tmp/lora4j-gpu), LORA4J_BENCH_PARAMS (default 1B).
+# LORA4J_GPU_WORK (default /tmp/lora4j-gpu), LORA4J_BENCH_PARAMS (default 1B), LORA4J_BENCH_TYPES (default
+# "q8_0 q4_k_m").
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bundle="$root/native/target/gpu"
@@ -65,7 +68,12 @@ arch="${LORA4J_CUDA_ARCH:-${cc:+${cc}-real}}"
 arch="${arch:-native}"
 
 step "llama.cpp source (patched: $(grep -c '^patch=' "$bundle/MANIFEST") patches) and the CUDA build, arch $arch"
-rm -rf "$work/src" && mkdir -p "$work/src" && tar -xJf "$bundle/llama-src.tar.xz" -C "$work/src" && src="$work/src/llama.cpp"
+src="$work/src/llama.cpp"
+if cmp -s "$bundle/MANIFEST" "$work/MANIFEST" && [ -f "$work/build/bin/libllama.so" ]; then
+  echo "the same bundle was built here before (a warm machine): building only what changed"
+else
+  rm -rf "$work/src" "$work/build" "$work/MANIFEST" && mkdir -p "$work/src" && tar -xJf "$bundle/llama-src.tar.xz" -C "$work/src"
+fi
 cmake -S "$src" -B "$work/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON \
   -DLLAMA_BUILD_COMMON=ON -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=ON -DLLAMA_BUILD_SERVER=OFF \
   -DLLAMA_BUILD_APP=OFF -DLLAMA_OPENSSL=OFF -DGGML_BACKEND_DL=OFF -DGGML_CPU_REPACK=ON -DGGML_NATIVE=ON \
@@ -77,6 +85,7 @@ bt0=$(date +%s)
 cmake --build "$work/build" --parallel "$(nproc)" --target llama ggml llama-bench test-backend-ops > "$out/build.log" 2>&1 \
   || { tail -40 "$out/build.log"; note "FAIL build"; exit 1; }
 note "build: llama + ggml-cuda ($arch) + llama-bench + test-backend-ops in $(( $(date +%s) - bt0 )) s"
+cp "$bundle/MANIFEST" "$work/MANIFEST"
 bin="$work/build/bin"
 
 step "lora4j shim and staging"
@@ -100,11 +109,15 @@ cp_="$bundle/junit-console.jar:$bundle/lora4j.jar:$bundle/lora4j-tests.jar"
 jv=("$java" --enable-native-access=ALL-UNNAMED "-Dlora4j.native.dir=$stage" "-Dlora4j.root=$root")
 "${jv[@]}" -cp "$cp_" dev.lora4j.cli.Main devices | tee "$out/devices.txt"
 
-step "test-backend-ops -o OUT_PROD (CUDA vs CPU, upstream's test cases)"
-timeout 300 "$bin/test-backend-ops" test -o OUT_PROD > "$out/test-backend-ops-out-prod.log" 2>&1; rc=$?
-grep -E "OUT_PROD|tests passed|Backend|FAIL" "$out/test-backend-ops-out-prod.log" | grep -v "not supported" | tail -25
-note "test-backend-ops -o OUT_PROD: rc=$rc, $(grep -c 'OUT_PROD.*OK' "$out/test-backend-ops-out-prod.log") OK, $(grep -c 'OUT_PROD.*FAIL' "$out/test-backend-ops-out-prod.log") FAIL, $(grep -c 'OUT_PROD.*not supported' "$out/test-backend-ops-out-prod.log") not supported"
-[ $rc = 0 ] || fail=1
+for op in OUT_PROD CPY; do   # CUDA patches 0001 (OUT_PROD) and 0002 (CPY of quantised tensors to F32)
+  step "test-backend-ops -o $op (CUDA vs CPU, upstream's test cases)"
+  log="$out/test-backend-ops-$op.log"
+  timeout 180 "$bin/test-backend-ops" test -o "$op" > "$log" 2>&1; rc=$?
+  grep -E "tests passed|Backend|FAIL" "$log" | grep -v "not supported" | tail -15
+  [ "$op" = CPY ] && grep -E "CPY\(type_src=q[2-6]_K.*type_dst=f32" "$log" | head -12
+  note "test-backend-ops -o $op: rc=$rc, $(grep -c "$op.*OK" "$log") OK, $(grep -c "$op.*FAIL" "$log") FAIL, $(grep -c "$op.*not supported" "$log") not supported"
+  [ $rc = 0 ] || fail=1
+done
 
 step "GpuIT (JUnit)"
 model="$bundle/models/tinystories-656k-q8_0.gguf"
@@ -117,10 +130,11 @@ note "GpuIT: rc=$rc; $(grep -E 'tests (successful|failed|skipped)' "$out/gpuit.l
 if [ "${LORA4J_GPU_BENCH:-1}" != 0 ]; then
   params="${LORA4J_BENCH_PARAMS:-1B}"
   step "benchmarks: $params models"
-  for t in q8_0 q4_0; do
-    "${jv[@]}" -cp "$cp_" dev.lora4j.cli.Main build-model --params "$params" --type $t -o "$work/m-$t.gguf" 2>&1 | tail -1
+  types="${LORA4J_BENCH_TYPES:-q8_0 q4_k_m}"
+  for t in $types; do
+    [ -f "$work/m-$t.gguf" ] || "${jv[@]}" -cp "$cp_" dev.lora4j.cli.Main build-model --params "$params" --type "$t" -o "$work/m-$t.gguf" 2>&1 | tail -1
   done
-  for t in q8_0 q4_0; do
+  for t in $types; do
     m="$work/m-$t.gguf"
     timeout 120 "$bin/llama-bench" -m "$m" -p 512 -n 128 -ngl 99 -o json > "$out/llama-bench-$t.json" 2> "$out/llama-bench-$t.log"
     note "llama-bench $t: $(python3 -c 'import json,sys; print(", ".join("%s %.1f tok/s" % ("pp%d" % r["n_prompt"] if r["n_prompt"] else "tg%d" % r["n_gen"], r["avg_ts"]) for r in json.load(open(sys.argv[1]))))' "$out/llama-bench-$t.json" 2>/dev/null)"
@@ -128,8 +142,13 @@ if [ "${LORA4J_GPU_BENCH:-1}" != 0 ]; then
     GGML_SCHED_DEBUG=1 timeout 180 "${jv[@]}" -cp "$cp_" dev.lora4j.bench.GpuBench train --model "$m" --ctx 512 --r 16 --steps 6 \
       2> "$out/train-$t.log" | grep RESULT | tee -a "$out/results.jsonl"
   done
+  step "PEFT (tests/bench/peft_train.py)"
+  for q in bf16 4bit; do
+    timeout 150 python3 "$root/tests/bench/peft_train.py" --gguf "$work/m-q8_0.gguf" --ctx 512 --r 16 --steps 6 --quant $q 2> "$out/peft-$q.log" \
+      | grep RESULT | tee -a "$out/results.jsonl" || note "peft $q: see peft-$q.log ($(tail -1 "$out/peft-$q.log"))"
+  done
   step "the CPU fallback of upstream (LORA4J_CUDA_OUT_PROD_F32_ONLY=1), Q8_0, 2 steps"
-  LORA4J_CUDA_OUT_PROD_F32_ONLY=1 GGML_SCHED_DEBUG=1 timeout 240 "${jv[@]}" -cp "$cp_" dev.lora4j.bench.GpuBench train \
+  LORA4J_CUDA_OUT_PROD_F32_ONLY=1 GGML_SCHED_DEBUG=1 timeout 150 "${jv[@]}" -cp "$cp_" dev.lora4j.bench.GpuBench train \
     --model "$work/m-q8_0.gguf" --ctx 512 --r 16 --steps 2 2> "$out/train-q8_0-fallback.log" | grep RESULT | tee -a "$out/results.jsonl"
   step "OUT_PROD kernel alone (tests/src/test/c/out_prod_check.cpp bench)"
   mkdir -p "$work/plan"
@@ -137,11 +156,6 @@ if [ "${LORA4J_GPU_BENCH:-1}" != 0 ]; then
     "$root"/native/patches/cuda/*OUT_PROD*.patch > "$work/plan/out-prod-plan.h"
   c++ -O2 -std=c++17 -o "$work/out_prod_check" "$root/tests/src/test/c/out_prod_check.cpp" -I "$work/plan" -I "$src/ggml/include" \
     -L "$bin" -lggml -lggml-base -lggml-cpu -Wl,-rpath,"$bin" && timeout 120 "$work/out_prod_check" bench | tee "$out/out-prod-bench.txt"
-  step "PEFT (tests/bench/peft_train.py)"
-  for q in bf16 4bit; do
-    timeout 240 python3 "$root/tests/bench/peft_train.py" --gguf "$work/m-q8_0.gguf" --ctx 512 --r 16 --steps 6 --quant $q 2> "$out/peft-$q.log" \
-      | grep RESULT | tee -a "$out/results.jsonl" || note "peft $q: see peft-$q.log ($(tail -1 "$out/peft-$q.log"))"
-  done
 fi
 
 step "done"

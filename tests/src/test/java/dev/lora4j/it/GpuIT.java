@@ -10,6 +10,7 @@ import dev.lora4j.BufferReport;
 import dev.lora4j.Context;
 import dev.lora4j.ContextParams;
 import dev.lora4j.Devices;
+import dev.lora4j.FileType;
 import dev.lora4j.Model;
 import dev.lora4j.ModelParams;
 import dev.lora4j.bench.GpuSupport;
@@ -36,6 +37,8 @@ import java.util.Random;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * GPU offload and GPU training (docs/gpu.md). On a CPU-only build it checks what it can — the device listing, that
@@ -207,16 +210,24 @@ class GpuIT {
     }
 
     /**
-     * LoRA training on a Q8_0 base with every layer on the GPU: the scheduler never copies a model weight between
-     * backends (GGML_SCHED_DEBUG=1 split report); with the patch the backward OUT_PROD of every frozen weight runs on the GPU.
+     * LoRA training on a quantised base with every layer on the GPU: the scheduler never copies a model weight between
+     * backends (GGML_SCHED_DEBUG=1 split report). Q8_0's cast to F32 (the backward pass of a frozen weight, patch 0007)
+     * has an upstream CUDA kernel; Q4_K_M's needs CUDA patch 0002, and the OUT_PROD products CUDA patch 0001.
      */
-    @Test
-    void loraTrainingOnAQuantisedBaseKeepsTheWeightsOnTheGpu() throws IOException {
+    @ParameterizedTest
+    @ValueSource(strings = {"q8_0", "q4_k_m"})
+    void loraTrainingOnAQuantisedBaseKeepsTheWeightsOnTheGpu(String type) throws IOException {
         assumeGpu();
-        Path base = tmp.resolve("train-q8_0.gguf");
+        Path base = tmp.resolve("train-" + type + ".gguf");
         try (GgufFile vocab = GgufFile.open(vocabFile())) {
-            ModelSpec spec = ModelSpec.of(ModelBuilder.vocabSize(vocab), 256, 2, 4, 2, 704);
-            ModelBuilder.write(spec, vocab, base, GgmlType.Q8_0, 3, ProgressListener.NONE);
+            ModelSpec spec = ModelSpec.of(ModelBuilder.vocabSize(vocab), 256, 2, 4, 2, 768);
+            if (type.equals("q8_0")) {
+                ModelBuilder.write(spec, vocab, base, GgmlType.Q8_0, 3, ProgressListener.NONE);
+            } else {
+                Path f16 = tmp.resolve("train-f16.gguf");
+                ModelBuilder.write(spec, vocab, f16, GgmlType.F16, 3, ProgressListener.NONE);
+                Model.quantize(f16, base, FileType.parse(type), 4);
+            }
         }
         int ctx = 256;
         List<TrainingSample> samples = new ArrayList<>();

@@ -707,11 +707,16 @@ public final class AdapterStudy {
         }
 
         static String ratio(double[] x, double[] base) {
+            double[] m = medianRatio(x, base);
+            return String.format(Locale.ROOT, "%+.1f %% [%+.1f, %+.1f]", 100 * (m[0] - 1), 100 * (m[1] - 1), 100 * (m[2] - 1));
+        }
+
+        /** The median of the per-round ratios x[i]/base[i] and its 95% bootstrap interval: {median, low, high}. */
+        static double[] medianRatio(double[] x, double[] base) {
             double[] q = new double[x.length];
             for (int i = 0; i < q.length; i++) {
                 q[i] = x[i] / base[i];
             }
-            double med = median(q);
             java.util.SplittableRandom r = new java.util.SplittableRandom(1);
             double[] boot = new double[2000];
             double[] s = new double[q.length];
@@ -722,7 +727,7 @@ public final class AdapterStudy {
                 boot[bi] = median(s);
             }
             java.util.Arrays.sort(boot);
-            return String.format(Locale.ROOT, "%+.1f %% [%+.1f, %+.1f]", 100 * (med - 1), 100 * (boot[50] - 1), 100 * (boot[1949] - 1));
+            return new double[] {median(q), boot[50], boot[1949]};
         }
     }
 }

@@ -34,9 +34,10 @@ import org.openjdk.jmh.runner.options.TimeValue;
  *
  * With {@code --paired ROUNDS} it does not use JMH: per model, each round runs {@code llama-bench -r ITERATIONS} and
  * the same repetitions through lora4j in this process, timed as llama-bench times them (an empty context per
- * repetition, the mean of the per-repetition rates, after one warm-up run of each test), the two in alternating
- * order; it prints the median over the rounds of the per-round ratio lora4j/llama.cpp and its range. Pairing the
- * rounds takes this VM's drift (5-25% between runs of the same command) out of the ratio.
+ * repetition, the mean of the per-repetition rates, after a warm-up run of each test in each round, as each
+ * llama-bench run warms up before its repetitions), the two in alternating order; it prints the median over the
+ * rounds of the per-round ratio lora4j/llama.cpp, its 95% bootstrap interval and its range. Pairing the rounds takes
+ * this VM's drift (5-25% between runs of the same command) out of the ratio.
  */
 public final class CompareWithLlamaBench {
     record Figure(double tokensPerSecond, double error) {}
@@ -89,7 +90,7 @@ public final class CompareWithLlamaBench {
     static void paired(String exe, List<String> models, int threads, int pp, int tg, int reps, int rounds) throws Exception {
         StringBuilder table = new StringBuilder(String.format(Locale.ROOT,
                 "Paired: %d rounds of %d repetitions, %d thread(s); tokens/s are medians over the rounds, the ratio is the median "
-                + "of the per-round ratios (min-max)%n%n| model | test | llama.cpp tok/s | lora4j tok/s | lora4j / llama.cpp |%n|---|---|---:|---:|---:|%n",
+                + "of the per-round ratios [its 95%% bootstrap interval] (min-max)%n%n| model | test | llama.cpp tok/s | lora4j tok/s | lora4j / llama.cpp |%n|---|---|---:|---:|---:|%n",
                 rounds, reps, threads));
         for (String model : models) {
             double[][] ref = new double[2][rounds];
@@ -100,22 +101,22 @@ public final class CompareWithLlamaBench {
                 Random r = new Random(42);
                 int[] prompt = r.ints(pp, 0, m.vocabulary().size()).toArray();
                 int[] gen = r.ints(tg, 0, m.vocabulary().size()).toArray();
-                ctx.clear();
-                ctx.decode(prompt); // warm-up, as llama-bench's
-                ctx.clear();
-                ctx.decode(gen[0]);
                 for (int k = 0; k < rounds; k++) {
                     if (k % 2 == 1) {
                         store(ref, k, llamaBench(exe, model, threads, pp, tg, reps));
                     }
                     double ppRate = 0;
                     double tgRate = 0;
+                    ctx.clear();
+                    ctx.decode(prompt); // each round's warm-up, as each llama-bench run has its own
                     for (int i = 0; i < reps; i++) {
                         ctx.clear();
                         long t0 = System.nanoTime();
                         ctx.decode(prompt);
                         ppRate += pp / ((System.nanoTime() - t0) * 1e-9) / reps;
                     }
+                    ctx.clear();
+                    ctx.decode(gen[0]);
                     for (int i = 0; i < reps; i++) {
                         ctx.clear();
                         long t0 = System.nanoTime();
@@ -135,16 +136,15 @@ public final class CompareWithLlamaBench {
             }
             String name = Path.of(model).getFileName().toString();
             for (int test = 0; test < 2; test++) {
+                double[] m = AdapterStudy.Paired.medianRatio(ours[test], ref[test]);
                 double[] ratio = new double[rounds];
                 for (int k = 0; k < rounds; k++) {
                     ratio[k] = ours[test][k] / ref[test][k];
                 }
-                double[] sorted = ratio.clone();
-                Arrays.sort(sorted);
-                table.append(String.format(Locale.ROOT, "| %s | %s | %.1f | %.1f | %.1f%% (%.1f-%.1f%%) |%n", name,
+                Arrays.sort(ratio);
+                table.append(String.format(Locale.ROOT, "| %s | %s | %.1f | %.1f | %.1f%% [%.1f-%.1f%%] (%.1f-%.1f%%) |%n", name,
                         test == 0 ? "pp" + pp : "tg" + tg, AdapterStudy.Paired.median(ref[test]), AdapterStudy.Paired.median(ours[test]),
-                        100 * AdapterStudy.Paired.median(ratio),
-                        100 * sorted[0], 100 * sorted[rounds - 1]));
+                        100 * m[0], 100 * m[1], 100 * m[2], 100 * ratio[0], 100 * ratio[rounds - 1]));
             }
         }
         System.out.println();

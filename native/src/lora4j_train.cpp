@@ -29,6 +29,8 @@ int32_t ggml_opt_lora4j_n_momenta(ggml_opt_context_t opt_ctx);
 void    ggml_opt_lora4j_momenta(ggml_opt_context_t opt_ctx, int32_t i, struct ggml_tensor ** m, struct ggml_tensor ** v);
 // added by native/patches/0006-*.patch
 void    ggml_opt_lora4j_set_max_grad_norm(ggml_opt_context_t opt_ctx, float max_grad_norm);
+// added by native/patches/0017-*.patch
+void    ggml_opt_lora4j_set_accuracy(ggml_opt_context_t opt_ctx, bool accuracy);
 }
 
 using lora4j::fail;
@@ -164,6 +166,7 @@ void opt_init(llama_context * ctx, const lora4j_train_params * params, ggml_opt_
     }
     model->hparams.n_ctx_train = n_ctx_train; // opt_init overwrites it
     ggml_opt_lora4j_set_max_grad_norm(ctx->opt_context_lora4j(), params->max_grad_norm);
+    ggml_opt_lora4j_set_accuracy(ctx->opt_context_lora4j(), false); // lora4j reports the loss, not the accuracy
     ctx->set_weight_copies_lora4j(params->base_copies, (size_t) params->base_copies_budget);
     std::lock_guard<std::mutex> lock(g_train_mutex);
     g_train[ctx].n_tokens = params->n_tokens;

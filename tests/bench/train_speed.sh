@@ -9,8 +9,9 @@
 # Builds the model (lora4j build-model, LLaMA SPM 32k vocabulary, random weights) in a temporary directory; with
 # --models, times the given GGUF files as they are instead (e.g. the tiny shared models; no PyTorch peer, and the text
 # transliterated to ASCII, which their small vocabularies can encode).
-# lora4j's tokens/s is read from loss.csv over the steps after the fifth, as PyTorch's; peak RSS of each process by
-# /usr/bin/time -v. Prints a Markdown table for docs/benchmarks.md.
+# lora4j's tokens/s is read from loss.csv over the steps after the fifth, as PyTorch's, and after the first second of
+# training (a tiny model's first ~150 steps run while the JVM compiles: give those --steps 600); peak RSS of each
+# process by /usr/bin/time -v. Prints a Markdown table for docs/benchmarks.md.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 steps=30; reps=2; ctx=256; threads=2; types="f32 f16 q8_0 q4_0 q4_k_m q6_k"; shape="512 8 1536 8 4"; py=/usr/bin/python3; models=""
@@ -50,10 +51,13 @@ fi
 
 # peak RSS (MiB) of the last command run by timed
 timed() { /usr/bin/time -v -o "$work/time" "$@"; rss=$(( $(sed -n 's/.*Maximum resident set size (kbytes): //p' "$work/time") / 1024 )); }
-rate_from_csv() { # tokens/s over steps 6.. of a loss.csv
+rate_from_csv() { # tokens/s over the steps of a loss.csv after the 5th and after the first second of training (the
+  # JVM's compilers share the cores in that second: a tiny model's first ~150 steps; a 58M model's steps 6.. anyway)
   python3 - "$1" <<'PY'
 import csv, sys
-r = list(csv.DictReader(open(sys.argv[1])))[5:]
+r = list(csv.DictReader(open(sys.argv[1])))
+w = [x for x in r[5:] if float(x["elapsed_s"]) >= 1.0]
+r = w if len(w) >= 10 else r[5:]
 print(round((int(r[-1]["tokens"]) - int(r[0]["tokens"])) / (float(r[-1]["elapsed_s"]) - float(r[0]["elapsed_s"])), 1))
 PY
 }

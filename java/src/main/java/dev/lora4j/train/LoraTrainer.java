@@ -249,6 +249,11 @@ public final class LoraTrainer implements AutoCloseable {
         return session.step(s, true)[0];
     }
 
+    /** The training context (for tests that decode on it between steps). */
+    dev.lora4j.Context context() {
+        return session.context();
+    }
+
     /** Frees the training context, the adapter and the model. Idempotent. */
     @Override
     public void close() {

@@ -2,6 +2,7 @@ package dev.lora4j.it;
 
 import static dev.lora4j.it.GradientCheck.cosine;
 import static dev.lora4j.it.GradientCheck.norm;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -288,6 +289,48 @@ class TrainIT {
         for (long s = 9; s <= 16; s++) {
             System.out.printf("TrainIT: step %d straight %.6f resumed %.6f%n", s, straight.get(s), resumed.get(s));
             assertEquals(straight.get(s), resumed.get(s), 1e-4 * straight.get(s), "step " + s);
+        }
+    }
+
+    /**
+     * A step's graphs are built once and evaluated again while nothing else uses the scheduler (patch 0018). A decode
+     * on the training context, or a forward-only evaluation, between two steps must make the next step build them
+     * anew: the losses and the adapter equal those of steps run back to back. (Evaluating the kept graphs after a
+     * decode would compute the decode's graph: no update, and the last loss again.)
+     */
+    @Test
+    void aDecodeOrAnEvaluationBetweenStepsLeavesTheStepsUnchanged() {
+        Path base = TestFiles.sharedModel("stories260K.gguf");
+        TrainingData data;
+        try (Model m = Model.load(base)) {
+            data = quotes(m, 64, 40);
+        }
+        List<TrainingSample> samples = data.train().subList(0, 6);
+        TrainConfig cfg = TrainConfig.builder().contextLength(64).learningRate(5e-3f).threads(2).build();
+        LoraConfig lora = LoraConfig.defaults().withTargetModules(List.of("q", "v", "down"));
+        double[][] losses = new double[3][];
+        for (int run = 0; run < 3; run++) {
+            losses[run] = new double[2 * samples.size()];
+            try (LoraTrainer t = LoraTrainer.create(base, lora, cfg)) {
+                for (int i = 0; i < losses[run].length; i++) {
+                    TrainingSample s = samples.get(i % samples.size());
+                    losses[run][i] = TrainerTestAccess.trainOn(t, s);
+                    if (run == 1) {
+                        Context c = TrainerTestAccess.context(t);
+                        c.clear();
+                        c.decode(s.tokens(), 0, true);
+                        assertTrue(Float.isFinite(c.logits(0)[0]));
+                    } else if (run == 2) {
+                        TrainerTestAccess.loss(t, samples.get((i + 1) % samples.size()));
+                    }
+                }
+            }
+        }
+        System.out.printf("TrainIT: losses %s, with decodes %s, with evaluations %s%n", java.util.Arrays.toString(losses[0]),
+                java.util.Arrays.toString(losses[1]), java.util.Arrays.toString(losses[2]));
+        assertTrue(losses[0][losses[0].length - 1] < losses[0][samples.size() - 1] - 0.05, "the second pass learned");
+        for (int run = 1; run < 3; run++) {
+            assertArrayEquals(losses[0], losses[run], 1e-6, "run " + run);
         }
     }
 

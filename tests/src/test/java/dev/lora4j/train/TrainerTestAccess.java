@@ -17,6 +17,11 @@ public final class TrainerTestAccess {
         return t.trainOn(s);
     }
 
+    /** The trainer's own context, on which its steps run. */
+    public static dev.lora4j.Context context(LoraTrainer t) {
+        return t.context();
+    }
+
     /** Overwrites one value of A or B (B as stored, i.e. divided by the LoRA+ ratio). */
     public static void setParameter(LoraTrainer t, String target, boolean isB, int index, float value) {
         t.setParameter(target, isB, index, value);

@@ -280,10 +280,7 @@ class TrainArchitecturesIT {
             System.out.printf(Locale.ROOT, "TrainArchitecturesIT: %s: %,d parameters (%d wide, %d layers)%n", arch.id(), spec.parameterCount(),
                     spec.nEmbd(), spec.nLayer());
         }
-        TrainingData data;
-        try (Model m = Model.load(base)) {
-            data = TrainIT.quotes(m, 128, 2507);
-        }
+        TrainingData data = TrainIT.quotes(base, 128, 2507);
         // a random base starts near ln(n_vocab) and knows no token frequencies: the output layer is a target too
         TrainConfig cfg = TrainConfig.builder().contextLength(128).learningRate(1e-2f).warmupSteps(10)
                 .schedule(TrainConfig.Schedule.COSINE).epochs(1).maxSteps(200).threads(2).evalSteps(100).build();
@@ -305,10 +302,7 @@ class TrainArchitecturesIT {
     @Test
     void mixtureOfExpertsResumesFromACheckpoint() {
         Path base = tiny(Arch.QWEN3MOE, 64, 128, GgmlType.F32);
-        TrainingData data;
-        try (Model m = Model.load(base)) {
-            data = TrainIT.quotes(m, 64, 300);
-        }
+        TrainingData data = TrainIT.quotes(base, 64, 300);
         LoraConfig lora = LoraConfig.defaults().withR(4).withTargetModules(List.of("q", "v", "experts"));
         TrainConfig cfg = TrainConfig.builder().contextLength(64).learningRate(5e-3f).maxSteps(12).threads(2)
                 .checkpointDir(tmp.resolve("straight")).build();

@@ -42,6 +42,7 @@ struct Case {
     // analytic reference gradients (host layout of each param), used instead of central differences where given
     std::function<void(const Acc &, const std::vector<float> &, std::vector<std::vector<double>> &)> gref;
     bool zero_first = false;
+    ggml_op needs = GGML_OP_NONE;     // an op the backward graph must have (the path under test)
 };
 
 static In full(int p, std::array<int64_t, 4> ne) {
@@ -97,6 +98,8 @@ static bool run(Case & c, std::map<std::string, std::pair<int, int>> & tally) {
     ggml_build_forward_expand(gf, loss);
     ggml_cgraph * gb = ggml_graph_dup(ctx, gf, true);
     ggml_build_backward_expand(ctx, gb, nullptr);
+    bool has_op = c.needs == GGML_OP_NONE;
+    for (int i = 0; i < ggml_graph_n_nodes(gb); ++i) has_op = has_op || ggml_graph_node(gb, i)->op == c.needs;
     std::vector<ggml_tensor *> G(np, nullptr); // the gradients, contiguous (a param's may be a permuted view)
     for (int p = 0; p < np; ++p) {
         ggml_tensor * g = (P[p]->flags & GGML_TENSOR_FLAG_PARAM) ? ggml_graph_get_grad(gb, P[p]) : nullptr;
@@ -177,9 +180,9 @@ static bool run(Case & c, std::map<std::string, std::pair<int, int>> & tally) {
         gerr = std::max(gerr, e);
         gok = gok && e <= t;
     }
-    const bool ok = finite && gok && ferr <= c.tol;
-    printf("  %-5s %-12s %-48s fwd %.2e grad %.2e (tol %.0e%s)%s\n", ok ? "OK" : "FAIL", c.group.c_str(), c.name.c_str(),
-        ferr, gerr, c.tol, c.ptol.empty() ? "" : ", per param", finite ? "" : " NON-FINITE");
+    const bool ok = finite && gok && ferr <= c.tol && has_op;
+    printf("  %-5s %-12s %-48s fwd %.2e grad %.2e (tol %.0e%s)%s%s\n", ok ? "OK" : "FAIL", c.group.c_str(), c.name.c_str(),
+        ferr, gerr, c.tol, c.ptol.empty() ? "" : ", per param", finite ? "" : " NON-FINITE", has_op ? "" : " NO BACKWARD NODE OF THE OP");
     tally[c.group].first += ok; tally[c.group].second++;
     ggml_backend_buffer_free(buf);
     ggml_backend_free(be);
@@ -504,6 +507,44 @@ int main(int argc, char ** argv) {
             for (int64_t i3 = 0; i3 < ne[3]; ++i3) for (int64_t i2 = 0; i2 < ne[2]; ++i2)
             for (int64_t i1 = 0; i1 < ne[1]; ++i1) for (int64_t i0 = 0; i0 < ne[0]; ++i0)
                 o[i++] = std::min<double>(std::max<double>(a(0, i0, i1, i2, i3), mm.first), mm.second);
+        };
+        cases.push_back(c);
+    }
+
+    // lora4j's LoRA product s*(B*(A*x)) added to W*x (res), whose backward pass is one LORA_BACK node: odd sizes (the
+    // kernel's ranges of 16), one token, x trained or frozen (no gradient of x made), x shared by two adapters (their
+    // gradients of x added)
+    struct L { int64_t n_in, r, n_out, n; float s; };
+    for (L l : {L{10, 3, 7, 5, 2.0f}, L{33, 8, 20, 17, -0.5f}, L{64, 16, 48, 1, 1.0f}, L{130, 4, 35, 9, 0.25f}})
+    for (int variant : {0, 1, 2}) {
+        Case c;
+        c.group = "LORA_BACK";
+        c.name = "n_in=" + std::to_string(l.n_in) + " r=" + std::to_string(l.r) + " n_out=" + std::to_string(l.n_out) +
+            " n=" + std::to_string(l.n) + (variant == 1 ? " x frozen" : variant == 2 ? " two adapters" : "");
+        const std::array<int64_t, 4> nres = {l.n_out, l.n, 1, 1}, nx = {l.n_in, l.n, 1, 1}, na = {l.n_in, l.r, 1, 1}, nb = {l.r, l.n_out, 1, 1};
+        c.pne = {nres, nx, na, nb, na, nb};
+        c.range = std::vector<std::pair<float, float>>(6, {-1.0f, 1.0f});
+        c.in = {full(0, nres), full(1, nx), full(2, na), full(3, nb), full(4, na), full(5, nb)};
+        if (variant != 2) c.pparam = {true, variant == 0, true, true, false, false};
+        c.needs = GGML_OP_LORA_BACK;
+        const float s = l.s;
+        const bool two = variant == 2;
+        c.build = [s, two](ggml_context * ctx, std::vector<ggml_tensor *> & V) {
+            ggml_tensor * y = ggml_add(ctx, V[0], ggml_lora_mm_lora4j(ctx, V[2], V[3], V[1], s));
+            return two ? ggml_add(ctx, y, ggml_lora_mm_lora4j(ctx, V[4], V[5], V[1], -s)) : y;
+        };
+        c.host = [l, s, two](const Acc & a, std::vector<double> & o) {
+            for (int64_t k = 0; k < l.n; ++k) for (int64_t j = 0; j < l.n_out; ++j) {
+                double y = a(0, j, k, 0, 0);
+                for (int ad = 0; ad < (two ? 2 : 1); ++ad) {
+                    for (int64_t i = 0; i < l.r; ++i) {
+                        double t = 0;
+                        for (int64_t m = 0; m < l.n_in; ++m) t += a(2 + 2*ad, m, i, 0, 0)*a(1, m, k, 0, 0);
+                        y += (ad ? -s : s)*a(3 + 2*ad, i, j, 0, 0)*t;
+                    }
+                }
+                o[j + k*l.n_out] = y;
+            }
         };
         cases.push_back(c);
     }

@@ -1,5 +1,6 @@
 package dev.lora4j.train;
 
+import dev.lora4j.Context;
 import dev.lora4j.LoraAdapter;
 import dev.lora4j.LoraAdapterWriter;
 import dev.lora4j.Model;
@@ -250,7 +251,7 @@ public final class LoraTrainer implements AutoCloseable {
     }
 
     /** The training context (for tests that decode on it between steps). */
-    dev.lora4j.Context context() {
+    Context context() {
         return session.context();
     }
 

@@ -1,5 +1,7 @@
 package dev.lora4j.train;
 
+import dev.lora4j.Context;
+
 /**
  * The tests' way to {@link LoraTrainer}'s test hooks, which are package-private (not part of the API): this class is
  * in the trainer's package but in the tests module (the tests run on the class path), so it never ships.
@@ -18,7 +20,7 @@ public final class TrainerTestAccess {
     }
 
     /** The trainer's own context, on which its steps run. */
-    public static dev.lora4j.Context context(LoraTrainer t) {
+    public static Context context(LoraTrainer t) {
         return t.context();
     }
 

@@ -211,8 +211,9 @@ class TrainArchitecturesIT {
 
     /**
      * An adapter ({@link #TARGETS}) trained on the F16 base until the model has learnt one passage (so that
-     * greedy decoding is far from ties) gives the same greedy text in lora4j, in stock llama.cpp ({@code llama-completion --lora}), and merged into
-     * the base with {@code --type keep}.
+     * greedy decoding is mostly far from ties) gives the same greedy text in lora4j and in stock llama.cpp
+     * ({@code llama-completion --lora}), and merged into the base with {@code --type keep} the same tokens near ties
+     * aside ({@link #assertSameGreedyTokens}).
      */
     @ParameterizedTest(name = "{0}")
     @MethodSource("trainable")
@@ -225,9 +226,8 @@ class TrainArchitecturesIT {
         }
         TrainConfig cfg = TrainConfig.builder().contextLength(64).learningRate(2e-2f).threads(2).build();
         LoraConfig lora = LoraConfig.defaults().withR(8).withAlpha(16).withTargetModules(TARGETS).withSeed(3);
-        // after 60 steps Mixtral's greedy text still had a near tie, which its merged F16 copy broke the other way;
-        // with BF16 transposes in the backward pass (TrainConfig.BaseCopies) so had Llama 3's after 60 and Mixtral's
-        // after 150
+        // before assertSameGreedyTokens compared the merged model's tokens near ties aside, these step counts were
+        // raised until the greedy texts had no near tie (Mixtral's and Llama 3's after 60 steps, Mixtral's after 150)
         int steps = arch.hasExperts() ? 300 : 150;
         double first;
         double last;
@@ -259,9 +259,52 @@ class TrainArchitecturesIT {
 
         Path merged = tmp.resolve(arch.id() + "-merged.gguf");
         LoraMerger.merge(base, MergeOptions.of(adapter).withType(OutputType.parse("keep")).withThreads(2), merged);
-        try (Model mm = Model.load(merged); Context mc = mm.newContext(ContextParams.defaults().withContextSize(256).withThreads(2))) {
-            assertEquals(ours, mc.generate(prompt, 24, SamplerParams.greedy(), null).text(), arch + ": merged (keep) vs unmerged");
+        try (Model m = Model.load(base); LoraAdapter a = LoraAdapter.load(m, adapter);
+             Context uc = m.newContext(ContextParams.defaults().withContextSize(256).withThreads(2));
+             Model mm = Model.load(merged); Context mc = mm.newContext(ContextParams.defaults().withContextSize(256).withThreads(2))) {
+            uc.setAdapter(a, 1f);
+            assertSameGreedyTokens(uc, mc, m.vocabulary().tokenize(prompt, true, false), 24, arch + ": merged (keep) vs unmerged");
         }
+    }
+
+    /**
+     * Feeds the unmerged adapter's greedy sequence to both contexts: the logits agree (normalised mean squared error),
+     * and where the merged model picks another token, the unmerged one's top two logits are within twice the largest
+     * logit difference (a near tie), at fewer than a quarter of the steps. The merge into F16 rounds W + s·BA, which
+     * can break a near tie the other way (it did for Mixtral, Llama 3 and Phi-3 after some trainings), so the greedy
+     * texts are not compared.
+     */
+    static void assertSameGreedyTokens(Context unmerged, Context merged, int[] prompt, int steps, String what) {
+        unmerged.decode(prompt);
+        merged.decode(prompt);
+        int ties = 0;
+        double worst = 0;
+        for (int i = 0; i < steps; i++) {
+            float[] u = unmerged.logits();
+            float[] g = merged.logits();
+            double num = 0, den = 0, maxd = 0;
+            for (int j = 0; j < u.length; j++) {
+                double d = u[j] - g[j];
+                num += d * d;
+                den += (double) u[j] * u[j];
+                maxd = Math.max(maxd, Math.abs(d));
+            }
+            worst = Math.max(worst, num / den);
+            assertTrue(num / den < 1e-3, what + ": step " + i + ": logits NMSE " + num / den);
+            int tu = MultiAdapterIT.argmax(u);
+            float[] sorted = u.clone();
+            Arrays.sort(sorted);
+            double margin = sorted[sorted.length - 1] - sorted[sorted.length - 2];
+            if (tu != MultiAdapterIT.argmax(g)) {
+                assertTrue(margin <= 2 * maxd, what + ": step " + i + ": another token where the top two are " + margin
+                        + " apart and the logits differ by at most " + maxd);
+                ties++;
+            }
+            unmerged.decode(tu);
+            merged.decode(tu);
+        }
+        System.out.printf(Locale.ROOT, "TrainArchitecturesIT: %s: worst logits NMSE %.2e, another token at %d near ties%n", what, worst, ties);
+        assertTrue(ties < steps / 4, what + ": another token at too many near ties: " + ties);
     }
 
     /**

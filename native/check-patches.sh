@@ -115,7 +115,7 @@ check_kernels() {
     -I "$src/ggml/include" -I "$src/ggml/src" -L "$build/bin" -lggml -lggml-base -lggml-cpu -Wl,-rpath,"$build/bin" \
     2> "$work/test-backend-ops-build.log" ||
     { grep -E 'error' "$work/test-backend-ops-build.log" | head -n 30 >&2; fail "test-backend-ops does not build"; }
-  for op in MUL_MAT LORA_MM CONT CPY DUP MUL SOFT_MAX SILU_BACK OPT_STEP_ADAMW CROSS_ENTROPY_LOSS CROSS_ENTROPY_LOSS_BACK; do
+  for op in MUL_MAT LORA_MM CONT CPY DUP MUL SOFT_MAX SILU_BACK OPT_STEP_ADAMW CROSS_ENTROPY_LOSS CROSS_ENTROPY_LOSS_BACK OUT_PROD REPEAT_BACK; do
     "$work/test-backend-ops" test -b CPU -o "$op" > "$work/test-backend-ops-$op.log" 2>&1 ||
       { grep -E 'FAIL' "$work/test-backend-ops-$op.log" | head -n 20 >&2; fail "test-backend-ops test -b CPU -o $op (whole output: $work/test-backend-ops-$op.log)"; }
     say "test-backend-ops -b CPU -o $op: $(sed 's/\x1b\[[0-9;]*m//g' "$work/test-backend-ops-$op.log" | grep -oE '[0-9]+/[0-9]+ tests passed')"

@@ -166,7 +166,7 @@ class GpuIT {
             for (int i = 0; i < steps; i++) {
                 float[] l = c.logits();
                 cpu.add(l);
-                seq[prompt.length + i] = argmax(l);
+                seq[prompt.length + i] = Logits.argmax(l);
                 c.decode(seq[prompt.length + i]);
             }
             int promptLen = prompt.length;
@@ -185,20 +185,12 @@ class GpuIT {
         int ties = 0;
         for (int i = 0; i < steps; i++) {
             float[] a = cpu.get(i), b = gpu.get(i);
-            double num = 0, den = 0, maxd = 0;
-            for (int j = 0; j < a.length; j++) {
-                double d = a[j] - b[j];
-                num += d * d;
-                den += (double) a[j] * a[j];
-                maxd = Math.max(maxd, Math.abs(d));
-            }
-            double nmse = num / den;
+            Logits.Diff diff = Logits.diff(a, b);
+            double nmse = diff.nmse(), maxd = diff.maxAbs();
             worst = Math.max(worst, nmse);
             assertTrue(nmse < 5e-3, "step " + i + ": logits NMSE " + nmse);
-            int ta = argmax(a), tb = argmax(b);
-            float[] s = a.clone();
-            java.util.Arrays.sort(s);
-            double margin = s[s.length - 1] - s[s.length - 2];
+            int ta = Logits.argmax(a), tb = Logits.argmax(b);
+            double margin = Logits.topTwoMargin(a);
             if (margin > 2 * maxd) {
                 assertEquals(ta, tb, "step " + i + ": CPU token " + ta + " (margin " + margin + "), GPU " + tb + ", max logit diff " + maxd);
             } else {
@@ -262,16 +254,6 @@ class GpuIT {
     }
 
     // ------------------------------------------------------------------------------------------ helpers
-
-    static int argmax(float[] v) {
-        int b = 0;
-        for (int i = 1; i < v.length; i++) {
-            if (v[i] > v[b]) {
-                b = i;
-            }
-        }
-        return b;
-    }
 
     static Path parityModel() {
         String p = System.getProperty("lora4j.test.model");

@@ -62,16 +62,6 @@ class MultiAdapterIT {
 
     record Run(int[] tokens, List<float[]> logits) {}
 
-    static int argmax(float[] v) {
-        int best = 0;
-        for (int i = 1; i < v.length; i++) {
-            if (v[i] > v[best]) {
-                best = i;
-            }
-        }
-        return best;
-    }
-
     /** One sequence alone, its adapter applied to the whole context (llama.cpp's own path). */
     static Run alone(Model m, LoraAdapter adapter, float scale, String prompt) {
         try (Context ctx = m.newContext(ContextParams.defaults().withContextSize(128).withThreads(1))) {
@@ -84,7 +74,7 @@ class MultiAdapterIT {
             for (int i = 0; i < STEPS; i++) {
                 float[] l = ctx.logits();
                 logits.add(l);
-                out[i] = argmax(l);
+                out[i] = Logits.argmax(l);
                 ctx.decode(out[i]);
             }
             return new Run(out, logits);
@@ -117,7 +107,7 @@ class MultiAdapterIT {
                 for (int s = 0; s < n; s++) {
                     float[] l = ctx.logits(last[s]);
                     logits.get(s).add(l);
-                    next[s] = argmax(l);
+                    next[s] = Logits.argmax(l);
                     out[s][step] = next[s];
                 }
                 batch.clear();
@@ -212,7 +202,7 @@ class MultiAdapterIT {
                     ctx.decode(batch);
                     float[] l = ctx.logits(last0);
                     assertTrue(relativeError(l, wantA.logits().get(step)) <= LOGIT_TOLERANCE, "step " + step);
-                    got[step] = argmax(l);
+                    got[step] = Logits.argmax(l);
                     batch.clear();
                     last0 = batch.add(0, got[step], true);
                     if (step == 3) {

@@ -282,22 +282,14 @@ class TrainArchitecturesIT {
         for (int i = 0; i < steps; i++) {
             float[] u = unmerged.logits();
             float[] g = merged.logits();
-            double num = 0, den = 0, maxd = 0;
-            for (int j = 0; j < u.length; j++) {
-                double d = u[j] - g[j];
-                num += d * d;
-                den += (double) u[j] * u[j];
-                maxd = Math.max(maxd, Math.abs(d));
-            }
-            worst = Math.max(worst, num / den);
-            assertTrue(num / den < 1e-3, what + ": step " + i + ": logits NMSE " + num / den);
-            int tu = MultiAdapterIT.argmax(u);
-            float[] sorted = u.clone();
-            Arrays.sort(sorted);
-            double margin = sorted[sorted.length - 1] - sorted[sorted.length - 2];
-            if (tu != MultiAdapterIT.argmax(g)) {
-                assertTrue(margin <= 2 * maxd, what + ": step " + i + ": another token where the top two are " + margin
-                        + " apart and the logits differ by at most " + maxd);
+            Logits.Diff diff = Logits.diff(u, g);
+            worst = Math.max(worst, diff.nmse());
+            assertTrue(diff.nmse() < 1e-3, what + ": step " + i + ": logits NMSE " + diff.nmse());
+            int tu = Logits.argmax(u);
+            if (tu != Logits.argmax(g)) {
+                double margin = Logits.topTwoMargin(u);
+                assertTrue(margin <= 2 * diff.maxAbs(), what + ": step " + i + ": another token where the top two are "
+                        + margin + " apart and the logits differ by at most " + diff.maxAbs());
                 ties++;
             }
             unmerged.decode(tu);

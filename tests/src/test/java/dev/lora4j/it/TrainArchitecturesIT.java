@@ -243,27 +243,23 @@ class TrainArchitecturesIT {
         assertTrue(last < first / 2, arch + ": the passage was not learnt: " + first + " -> " + last);
 
         String prompt = "Once upon a time there was";
-        String baseText;
-        String ours;
         try (Model m = Model.load(base); LoraAdapter a = LoraAdapter.load(m, adapter);
              Context ctx = m.newContext(ContextParams.defaults().withContextSize(256).withThreads(2))) {
-            baseText = ctx.generate(prompt, 24, SamplerParams.greedy(), null).text();
+            String baseText = ctx.generate(prompt, 24, SamplerParams.greedy(), null).text();
             ctx.setAdapter(a, 1f);
-            ours = ctx.generate(prompt, 24, SamplerParams.greedy(), null).text();
-        }
-        System.out.printf("TrainArchitecturesIT: %s: base    [%s]%nTrainArchitecturesIT: %s: adapter [%s]%n", arch.id(),
-                baseText.replace("\n", " "), arch.id(), ours.replace("\n", " "));
-        assertTrue(!ours.equals(baseText), arch + ": the adapter must change the greedy text");
+            String ours = ctx.generate(prompt, 24, SamplerParams.greedy(), null).text();
+            System.out.printf("TrainArchitecturesIT: %s: base    [%s]%nTrainArchitecturesIT: %s: adapter [%s]%n", arch.id(),
+                    baseText.replace("\n", " "), arch.id(), ours.replace("\n", " "));
+            assertTrue(!ours.equals(baseText), arch + ": the adapter must change the greedy text");
 
-        TestFiles.assertLlamaCompletionPrints(ours, arch + ": llama-completion --lora", "-m", base, "--lora", adapter, "-p", prompt, "-n", 24, "-c", 256);
+            TestFiles.assertLlamaCompletionPrints(ours, arch + ": llama-completion --lora", "-m", base, "--lora", adapter, "-p", prompt, "-n", 24, "-c", 256);
 
-        Path merged = tmp.resolve(arch.id() + "-merged.gguf");
-        LoraMerger.merge(base, MergeOptions.of(adapter).withType(OutputType.parse("keep")).withThreads(2), merged);
-        try (Model m = Model.load(base); LoraAdapter a = LoraAdapter.load(m, adapter);
-             Context uc = m.newContext(ContextParams.defaults().withContextSize(256).withThreads(2));
-             Model mm = Model.load(merged); Context mc = mm.newContext(ContextParams.defaults().withContextSize(256).withThreads(2))) {
-            uc.setAdapter(a, 1f);
-            assertSameGreedyTokens(uc, mc, m.vocabulary().tokenize(prompt, true, false), 24, arch + ": merged (keep) vs unmerged");
+            Path merged = tmp.resolve(arch.id() + "-merged.gguf");
+            LoraMerger.merge(base, MergeOptions.of(adapter).withType(OutputType.parse("keep")).withThreads(2), merged);
+            try (Model mm = Model.load(merged); Context mc = mm.newContext(ContextParams.defaults().withContextSize(256).withThreads(2))) {
+                ctx.clear();
+                assertSameGreedyTokens(ctx, mc, m.vocabulary().tokenize(prompt, true, false), 24, arch + ": merged (keep) vs unmerged");
+            }
         }
     }
 

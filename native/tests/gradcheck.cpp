@@ -410,6 +410,29 @@ int main(int argc, char ** argv) {
 
     add_mul_mat_id_cases(cases);
 
+    // MUL_MAT as attention's KQ*V (V [n_kv, d, H] times KQ [n_kv, p, 2H], grouped heads): a [n, k, H], b [n, p, 2H],
+    // reduced over n. d b is reduced over the head size k = 16 < 32: a MUL_MAT of a's transposed copy (patch 0021,
+    // ggml_mul_mat_back_short_k; before it an OUT_PROD), which ggml-cpu's short-row GEMM computes
+    for (int64_t p : {16, 40}) {
+        Case c;
+        c.group = "MUL_MAT";
+        const int64_t n = 64, k = 16, H = 2;
+        c.name = "a=[64,16,2] b=[64," + std::to_string(p) + ",4] (KQ*V, grouped heads)";
+        c.pne = {{n, k, H, 1}, {n, p, 2*H, 1}};
+        c.range = {{-1.0f, 1.0f}, {-1.0f, 1.0f}};
+        c.in = {full(0, c.pne[0]), full(1, c.pne[1])};
+        c.build = [](ggml_context * ctx, std::vector<ggml_tensor *> & V) { return ggml_mul_mat(ctx, V[0], V[1]); };
+        c.host = [n, k, p, H](const Acc & a, std::vector<double> & o) {
+            size_t i = 0;
+            for (int64_t h = 0; h < 2*H; ++h) for (int64_t q = 0; q < p; ++q) for (int64_t j = 0; j < k; ++j) {
+                double acc = 0;
+                for (int64_t l = 0; l < n; ++l) acc += a(0, l, j, h/2, 0)*a(1, l, q, h, 0);
+                o[i++] = acc;
+            }
+        };
+        cases.push_back(c);
+    }
+
     // GET_ROWS: the 2-D form (a [n, R], rows b [r]) and the 3-D form of MoE routers (a [n, E, T], b [used, T] picks
     // rows of the t-th matrix: the expert weights); b a view of `used` of E columns, repeated rows where dup
     struct R { int64_t n, E, used, T; bool three; bool dup; };

@@ -243,7 +243,11 @@ public final class LossLog implements AutoCloseable {
                 + num(r.tokensPerSecond()) + "," + num(r.elapsedSeconds());
     }
 
-    /** Up to 7 significant digits, plain; NaN and Infinity as Java writes them. */
+    /**
+     * Up to 7 significant digits, plain, rounded from the shortest decimal that reads back as {@code x}; NaN and
+     * Infinity as Java writes them. (Rounding {@code new BigDecimal(x)}, x's exact binary value of up to ~50 digits,
+     * took ~7 us a number: 34 us of each training step's row.)
+     */
     static String num(double x) {
         if (!Double.isFinite(x)) {
             return Double.toString(x);
@@ -251,8 +255,10 @@ public final class LossLog implements AutoCloseable {
         if (x == 0) {
             return "0";
         }
-        return new BigDecimal(x).round(new MathContext(7)).stripTrailingZeros().toPlainString();
+        return BigDecimal.valueOf(x).round(SEVEN_DIGITS).stripTrailingZeros().toPlainString();
     }
+
+    private static final MathContext SEVEN_DIGITS = new MathContext(7);
 
     private static void createParent(Path file) throws IOException {
         Path parent = file.toAbsolutePath().getParent();

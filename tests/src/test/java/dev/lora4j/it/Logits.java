@@ -20,6 +20,16 @@ final class Logits {
         return new Diff(num / den, maxAbs);
     }
 
+    /** max |reference - other| / max |reference|: the largest difference relative to the logits' scale. */
+    static double relativeError(float[] reference, float[] other) {
+        double diff = 0, scale = 0;
+        for (int i = 0; i < reference.length; i++) {
+            diff = Math.max(diff, Math.abs((double) reference[i] - other[i]));
+            scale = Math.max(scale, Math.abs(reference[i]));
+        }
+        return diff / scale;
+    }
+
     static int argmax(float[] v) {
         int best = 0;
         for (int i = 1; i < v.length; i++) {

@@ -119,16 +119,6 @@ class RpcIT {
         }
     }
 
-    /** max |a - b| / max |a|: the largest difference relative to the logits' scale. */
-    static double relativeError(float[] a, float[] b) {
-        double diff = 0, scale = 0;
-        for (int i = 0; i < a.length; i++) {
-            diff = Math.max(diff, Math.abs((double) a[i] - b[i]));
-            scale = Math.max(scale, Math.abs(a[i]));
-        }
-        return diff / scale;
-    }
-
     @Test
     void everyLayerOnTwoServersGivesTheLocalTextAndLogits() {
         Run local;
@@ -145,7 +135,7 @@ class RpcIT {
                     "weights on " + e + ": " + loaded.report());
         }
         assertArrayEquals(local.generation().tokens(), remote.generation().tokens(), local.generation().text() + "\nvs\n" + remote.generation().text());
-        double err = relativeError(local.logits(), remote.logits());
+        double err = Logits.relativeError(local.logits(), remote.logits());
         System.out.printf(Locale.ROOT, "RpcIT: %d greedy tokens identical; logits max |local - rpc| / max |local| = %.3g;"
                 + " %.1f tok/s local, %.1f tok/s on 2 servers%n", TOKENS, err, local.generation().tokensPerSecond(),
                 remote.generation().tokensPerSecond());

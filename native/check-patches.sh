@@ -102,10 +102,10 @@ check_cuda_compiles() {
   say "the ${#files[@]} ggml-cuda files the CUDA patches touch compile for sm_90 ($(($(date +%s) - t0)) s)"
 }
 
-# the CPU kernels the series changes (patches 0008, 0013, 0020), against the CPU backend's reference path (use_ref),
-# with upstream's test cases: test-backend-ops compares the CPU backend with itself in reference mode when -b CPU is
-# given. Upstream's harness runs the backend on half the cores, one thread on a 2-core machine, where no kernel's split
-# among threads is tested: this copy of it runs 4.
+# the CPU kernels the series changes (patches 0008, 0013, 0020-0022), against the CPU backend's reference path
+# (use_ref), with upstream's test cases: test-backend-ops compares the CPU backend with itself in reference mode when
+# -b CPU is given. Upstream's harness runs the backend on half the cores, one thread on a 2-core machine, where no
+# kernel's split among threads is tested: this copy of it runs 4.
 check_kernels() {
   local t0 op
   t0=$(date +%s)
@@ -121,10 +121,10 @@ check_kernels() {
     say "test-backend-ops -b CPU -o $op: $(sed 's/\x1b\[[0-9;]*m//g' "$work/test-backend-ops-$op.log" | grep -oE '[0-9]+/[0-9]+ tests passed')"
   done
   say "the CPU kernels agree with the reference path ($(($(date +%s) - t0)) s)"
-  # the backward passes that patches 0009, 0010 and 0019 add (and 0021's path for KQ*V), and the loss over 0020's
-  # SIMD maximum, against central differences of a double-precision model of each op (native/tests/gradcheck.cpp):
-  # upstream's `test-backend-ops grad` marks no parameter for most of them, and its error, the mean of (a-b)/(a+b), is
-  # NaN and passes wherever a gradient is 0 on both sides
+  # the backward passes that patches 0009, 0010 and 0019 add (and 0021's path for KQ*V, 0022's for a weight read
+  # transposed), and the loss over 0020's SIMD maximum, against central differences of a double-precision model of
+  # each op (native/tests/gradcheck.cpp): upstream's `test-backend-ops grad` marks no parameter for most of them, and
+  # its error, the mean of (a-b)/(a+b), is NaN and passes wherever a gradient is 0 on both sides
   t0=$(date +%s)
   nice -n 10 c++ -std=c++17 -O2 -o "$work/gradcheck" "$root/native/tests/gradcheck.cpp" -I "$src/ggml/include" \
     -L "$build/bin" -lggml -lggml-base -lggml-cpu -Wl,-rpath,"$build/bin" 2> "$work/gradcheck-build.log" ||

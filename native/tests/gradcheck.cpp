@@ -433,6 +433,40 @@ int main(int argc, char ** argv) {
         cases.push_back(c);
     }
 
+    // MUL_MAT of a frozen BF16 weight as training on its copies builds it (patch 0022): the forward reads the weight
+    // transposed, from its transposed copy (ggml_mul_mat_t_lora4j); d b is a MUL_MAT of that copy (src[2]), or the
+    // weight's rows read transposed (src[3]: ggml_mul_mat_t_lora4j). b and the gradient go to BF16 on the way
+    // (errors ~1.5e-3)
+    for (bool rows : {false, true}) {
+        Case c;
+        c.group = "MUL_MAT";
+        const int64_t k = 67, m = 40, n = 13;
+        c.name = std::string("a=[67,40] bf16 frozen b=[67,13] (forward on a's transposed copy, d b on ") +
+            (rows ? "a's rows read transposed)" : "the transposed copy)");
+        c.pne = {{k, m, 1, 1}, {k, n, 1, 1}};
+        c.ptype = {GGML_TYPE_BF16, GGML_TYPE_F32};
+        c.pparam = {false, true};
+        c.range = {{-1.0f, 1.0f}, {-1.0f, 1.0f}};
+        c.in = {full(0, c.pne[0]), full(1, c.pne[1])};
+        c.tol = 5e-3;
+        c.build = [rows](ggml_context * ctx, std::vector<ggml_tensor *> & V) {
+            ggml_tensor * at = ggml_cont(ctx, ggml_transpose(ctx, V[0]));
+            ggml_tensor * out = ggml_mul_mat_t_lora4j(ctx, at, V[1]);
+            out->src[2] = at;
+            out->src[3] = rows ? V[0] : nullptr;
+            return out;
+        };
+        c.host = [k, m, n](const Acc & a, std::vector<double> & o) {
+            size_t i = 0;
+            for (int64_t q = 0; q < n; ++q) for (int64_t j = 0; j < m; ++j) {
+                double acc = 0;
+                for (int64_t l = 0; l < k; ++l) acc += a(0, l, j, 0, 0)*a(1, l, q, 0, 0);
+                o[i++] = acc;
+            }
+        };
+        cases.push_back(c);
+    }
+
     // GET_ROWS: the 2-D form (a [n, R], rows b [r]) and the 3-D form of MoE routers (a [n, E, T], b [used, T] picks
     // rows of the t-th matrix: the expert weights); b a view of `used` of E columns, repeated rows where dup
     struct R { int64_t n, E, used, T; bool three; bool dup; };

@@ -33,11 +33,15 @@ public final class TrainConfig {
      *     of its 32-block's largest magnitude, a tenth of a 4-bit base's own step), and BF16 for F32 weights. The
      *     weights' mapped pages then leave the process (the page cache keeps them). The LoRA gradients move by up to
      *     2.4%, about as much as the quantisation of the activations moves them. Costs 2 more bytes per weight (BF16),
-     *     or about 1 per K-quant weight (Q8_0).
+     *     or about 1 per K-quant weight (Q8_0). With BF16 dot products, a product that sums over at most 1,536 elements
+     *     reads the other copy transposed (ggml's {@code ggml_mul_mat_t_lora4j}, native/patches/0022): the forward of
+     *     a weight with n_in &le; 1536 reads its transpose, the backward of one with n_out &le; 1536 its BF16 copy, and
+     *     a weight that only the first applies to (the output layer of a large vocabulary) gets no BF16 copy.
      * </ul>
      * The copies may take half the memory available when training starts ({@link #baseCopiesMaxBytes()}): over that,
-     * {@code ALL} makes the smaller forward copies (Q8_0 for K-quants) instead of BF16 ones, then the {@code BACKWARD}
-     * copies alone, and if these do not fit either, none (llama.cpp's log says which). Training with GPU layers makes
+     * {@code ALL} makes the smaller forward copies (Q8_0 for K-quants, none where the forward reads the transposes)
+     * instead of BF16 ones, then the {@code BACKWARD} copies alone, and if these do not fit either, none (llama.cpp's
+     * log says which). Training with GPU layers makes
      * none. {@link LoraTrainer#baseCopiesBytes()} tells what they take.
      */
     public enum BaseCopies { NONE, BACKWARD, ALL }

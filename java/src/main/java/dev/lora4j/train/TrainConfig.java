@@ -41,8 +41,7 @@ public final class TrainConfig {
      * The copies may take half the memory available when training starts ({@link #baseCopiesMaxBytes()}): over that,
      * {@code ALL} makes the smaller forward copies (Q8_0 for K-quants, none where the forward reads the transposes)
      * instead of BF16 ones, then the {@code BACKWARD} copies alone, and if these do not fit either, none (llama.cpp's
-     * log says which). Training with GPU layers makes
-     * none. {@link LoraTrainer#baseCopiesBytes()} tells what they take.
+     * log says which). Training with GPU layers makes none. {@link LoraTrainer#baseCopiesBytes()} tells what they take.
      */
     public enum BaseCopies { NONE, BACKWARD, ALL }
 
